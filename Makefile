@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs pdesurr, runs the main end-to-end job
+#   make test   creates .venv, installs pdesurr with its test and MPI extras, runs the tests
+# torch: the CPU wheel by default (torch==2.13.0 lies on this machine's disk); on a GPU
+# machine choose your build, e.g.  make test TORCH="torch>=2.3"
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.pdesurr-installed
+
+.PHONY: demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test,mpi]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pdesurr demo --out out/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/solvers.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check pdesurr tests benchmarks
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,34 @@
+"""The integrator interface: one step of ``u_t = L u + N(u)`` with diagonal ``L``.
+
+An integrator is built once per (system, dt) so that its coefficients are computed once.
+``step(u_hat, carry) -> (u_hat, carry)`` is functional: ``carry`` holds what a multistep
+method remembers (``None`` for one-step methods) and starts as ``init(u_hat)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+
+class Integrator(ABC):
+    order: ClassVar[int]
+
+    def __init__(
+        self,
+        linear: torch.Tensor,
+        nonlinear: Callable[[torch.Tensor], torch.Tensor],
+        dt: torch.Tensor | float,
+    ):
+        self.linear = linear
+        self.nonlinear = nonlinear
+        self.dt = dt
+
+    def init(self, u_hat: torch.Tensor) -> Any:
+        return None
+
+    @abstractmethod
+    def step(self, u_hat: torch.Tensor, carry: Any) -> tuple[torch.Tensor, Any]: ...

@@ -1,0 +1,131 @@
+"""A stepper composes a PDE (what is solved) with an integrator (how).
+
+It takes a physical-space batch ``(B, C, *S)`` and advances it; device and dtype follow
+the input (float32 or float64; coefficients are built once per device/dtype and cached).
+Per-sample parameters of the PDE (e.g. a KS domain length per trajectory) and a
+per-sample ``dt`` of shape ``(B,)`` are supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from pdesurr.solvers.integrators import INTEGRATORS
+from pdesurr.solvers.pde import PDE
+from pdesurr.solvers.system import DivergenceError
+
+
+class Stepper:
+    """Advance ``pde`` with ``integrator`` and time step ``dt``.
+
+    Args:
+        pde: the equation (a :class:`~pdesurr.solvers.pde.PDE`).
+        integrator: registry name (``"etdrk4"``, ``"etdrk2"``, ``"etdrk1"``, ``"rk4"``,
+            ``"ab3"``) or an integrator class.
+        dt: time step, a positive float or a ``(B,)`` tensor (one per trajectory).
+        integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
+    """
+
+    def __init__(self, pde: PDE, integrator: str | type = "etdrk4", dt=0.01, **integrator_options):
+        if isinstance(integrator, str):
+            if integrator not in INTEGRATORS:
+                raise ValueError(
+                    f"unknown integrator {integrator!r}; choose from {sorted(INTEGRATORS)}"
+                )
+            integrator = INTEGRATORS[integrator]
+        dt_check = torch.as_tensor(dt, dtype=torch.float64)
+        if not bool(torch.all(dt_check > 0)) or not bool(torch.all(torch.isfinite(dt_check))):
+            raise ValueError(f"dt must be positive and finite, got {dt}")
+        self.pde = pde
+        self.integrator_cls = integrator
+        self.integrator_options = integrator_options
+        self.dt = dt
+        self._cache: dict[tuple, Any] = {}
+
+    @property
+    def order(self) -> int:
+        return self.integrator_cls.order
+
+    def _prepared(self, u: torch.Tensor):
+        key = (u.device, u.dtype, u.shape[0])
+        if key not in self._cache:
+            self.pde.check_state(u)
+            system = self.pde.system(u.device, u.dtype, batch=u.shape[0])
+            integ = self.integrator_cls(
+                system.linear, system.nonlinear, self.dt, **self.integrator_options
+            )
+            self._cache[key] = (integ, system.filter)
+        return self._cache[key]
+
+    def _advance_hat(self, u_hat, carry, integ, filt, n_steps: int):
+        for _ in range(n_steps):
+            u_hat, carry = integ.step(u_hat, carry)
+            if filt is not None:
+                u_hat = u_hat * filt
+        return u_hat, carry
+
+    def step(self, u: torch.Tensor, n_steps: int = 1) -> torch.Tensor:
+        """Advance ``u`` by ``n_steps`` steps; a multistep integrator restarts each call."""
+        integ, filt = self._prepared(u)
+        u_hat = self.pde.grid.rfft(u)
+        u_hat, _ = self._advance_hat(u_hat, integ.init(u_hat), integ, filt, n_steps)
+        out = self.pde.grid.irfft(u_hat)
+        if not bool(torch.isfinite(out).all()):
+            bad = (~torch.isfinite(out)).flatten(1).any(1).nonzero().flatten().tolist()
+            raise DivergenceError(n_steps, self._time(n_steps), 0, bad)
+        return out
+
+    __call__ = step
+
+    def _time(self, n: int) -> float:
+        dt = torch.as_tensor(self.dt, dtype=torch.float64)
+        return float(n * dt.max())
+
+    def trajectory(
+        self, u0: torch.Tensor, n_saves: int, save_every: int = 1, on_divergence: str = "raise"
+    ) -> Iterator[torch.Tensor]:
+        """Yield ``u0`` and then the state every ``save_every`` steps, ``n_saves`` times.
+
+        Finiteness is checked at every save (a check syncs the device, so it is not done
+        every step). ``on_divergence="raise"`` raises :class:`DivergenceError` naming the
+        step and time; ``"mask"`` zeroes the diverged batch members, records them in
+        ``self.diverged`` (``{member: (step, time)}``) and carries on with the others.
+        """
+        if on_divergence not in ("raise", "mask"):
+            raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
+        if save_every < 1 or n_saves < 0:
+            raise ValueError(f"need save_every >= 1 and n_saves >= 0, got {save_every}, {n_saves}")
+        self.diverged: dict[int, tuple[int, float]] = {}
+        integ, filt = self._prepared(u0)
+        grid = self.pde.grid
+        u_hat = grid.rfft(u0)
+        carry = integ.init(u_hat)
+        yield u0
+        for i in range(1, n_saves + 1):
+            u_hat, carry = self._advance_hat(u_hat, carry, integ, filt, save_every)
+            u = grid.irfft(u_hat)
+            finite = torch.isfinite(u).flatten(1).all(1)
+            if not bool(finite.all()):
+                step = i * save_every
+                bad = [m for m in (~finite).nonzero().flatten().tolist() if m not in self.diverged]
+                if on_divergence == "raise":
+                    raise DivergenceError(step, self._time(step), step - save_every, bad)
+                for m in bad:
+                    self.diverged[m] = (step, self._time(step))
+                keep = finite.reshape(-1, *([1] * (u.ndim - 1)))
+                u = torch.where(keep, u, torch.zeros_like(u))
+                u_hat = grid.rfft(u)
+                carry = _mask_carry(carry, keep.reshape(-1, *([1] * (u_hat.ndim - 1))))
+            yield u
+
+
+def _mask_carry(carry, keep: torch.Tensor):
+    """Zero the diverged members in a multistep history, leaving the others untouched."""
+    if isinstance(carry, torch.Tensor):
+        return torch.where(keep, carry, torch.zeros_like(carry))
+    if isinstance(carry, tuple):
+        return tuple(_mask_carry(c, keep) for c in carry)
+    return carry
