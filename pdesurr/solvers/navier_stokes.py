@@ -204,7 +204,7 @@ class NavierStokes2D(PDE):
         return w.expand(batch, 1, *self.grid.shape).clone()
 
     def _random(self, batch, generator, peak_wavenumber: float = 4.0, energy: float = 0.5):
-        """Gaussian random vorticity with energy spectrum ``E(k) ~ k^4 exp(-(k/k_p)^2)``
+        """Gaussian random vorticity with energy spectrum ``E(k) ~ k^4 exp(-2 (k/k_p)^2)`` (peak at ``k_p``)
         (the shape used for decaying 2D turbulence, e.g. San & Staples 2012), zero mean,
         inside the dealiasing mask, scaled to mean kinetic energy ``energy``."""
         check(peak_wavenumber > 0, "initial.peak_wavenumber", "must be > 0")
@@ -213,7 +213,7 @@ class NavierStokes2D(PDE):
         n_hat = self.grid.rfft(noise)
         ky, kx = self.grid.wavenumbers()
         kmag = torch.sqrt(kx * kx + ky * ky) * self.length / (2 * math.pi)  # in mode numbers
-        spectrum = kmag**4 * torch.exp(-((kmag / peak_wavenumber) ** 2))
+        spectrum = kmag**4 * torch.exp(-2 * (kmag / peak_wavenumber) ** 2)
         w_hat = n_hat * torch.sqrt(spectrum * kmag)  # |w_hat|^2 ~ k E(k) for isotropic 2D
         w_hat = w_hat * dealias_mask(self.grid)
         w = self.grid.irfft(w_hat)
