@@ -85,9 +85,15 @@ class Stepper:
         return float(n * dt.max())
 
     def trajectory(
-        self, u0: torch.Tensor, n_saves: int, save_every: int = 1, on_divergence: str = "raise"
+        self,
+        u0: torch.Tensor,
+        n_saves: int,
+        save_every: int = 1,
+        on_divergence: str = "raise",
+        skip: int = 0,
     ) -> Iterator[torch.Tensor]:
-        """Yield ``u0`` and then the state every ``save_every`` steps, ``n_saves`` times.
+        """Yield the state after ``skip`` steps (``u0`` itself when ``skip = 0``; a spin-up
+        otherwise), then every ``save_every`` steps, ``n_saves`` times.
 
         Finiteness is checked at every save (a check syncs the device, so it is not done
         every step). ``on_divergence="raise"`` raises :class:`DivergenceError` naming the
@@ -96,23 +102,29 @@ class Stepper:
         """
         if on_divergence not in ("raise", "mask"):
             raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
-        if save_every < 1 or n_saves < 0:
-            raise ValueError(f"need save_every >= 1 and n_saves >= 0, got {save_every}, {n_saves}")
+        if save_every < 1 or n_saves < 0 or skip < 0:
+            raise ValueError(
+                f"need save_every >= 1, n_saves >= 0, skip >= 0; got {save_every}, {n_saves}, {skip}"
+            )
         self.diverged: dict[int, tuple[int, float]] = {}
         integ, filt = self._prepared(u0)
         grid = self.pde.grid
         u_hat = grid.rfft(u0)
         carry = integ.init(u_hat)
-        yield u0
-        for i in range(1, n_saves + 1):
-            u_hat, carry = self._advance_hat(u_hat, carry, integ, filt, save_every)
+        step = 0
+        for i in range(n_saves + 1):
+            n = skip if i == 0 else save_every
+            if n == 0:
+                yield u0
+                continue
+            u_hat, carry = self._advance_hat(u_hat, carry, integ, filt, n)
+            step += n
             u = grid.irfft(u_hat)
             finite = torch.isfinite(u).flatten(1).all(1)
             if not bool(finite.all()):
-                step = i * save_every
                 bad = [m for m in (~finite).nonzero().flatten().tolist() if m not in self.diverged]
                 if on_divergence == "raise":
-                    raise DivergenceError(step, self._time(step), step - save_every, bad)
+                    raise DivergenceError(step, self._time(step), step - n, bad)
                 for m in bad:
                     self.diverged[m] = (step, self._time(step))
                 keep = finite.reshape(-1, *([1] * (u.ndim - 1)))

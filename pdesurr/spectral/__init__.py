@@ -14,11 +14,13 @@ from pdesurr.spectral.operators import (
     inverse_laplacian_symbol,
     laplacian_symbol,
 )
+from pdesurr.spectral.resample import spectral_resample
 from pdesurr.spectral.spectrum import energy_spectrum
 
 __all__ = [
     "Grid",
     "parse_length",
+    "spectral_resample",
     "dealias",
     "dealias_mask",
     "derivative_symbol",

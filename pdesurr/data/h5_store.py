@@ -1,0 +1,91 @@
+"""The HDF5 backend of the dataset store (h5py), same layout as zarr.
+
+Dimension names are recorded as HDF5 dimension scales (``dims[i].label`` and attached
+coordinate datasets), so the file describes itself; read it with h5py or pdesurr.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from pdesurr.data.store import StoreBase, StoreError
+
+
+class H5Store(StoreBase):
+    def __init__(self, path: Path, f: h5py.File):
+        self.path = Path(path)
+        self.f = f
+        self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.attrs.items()}
+
+    @classmethod
+    def create(cls, path, attrs, arrays, coords):
+        if Path(path).exists():
+            raise StoreError(f"{path} already exists")
+        f = h5py.File(path, "w")
+        for split, specs in arrays.items():
+            group = f.create_group(split)
+            for name, values in coords[split].items():
+                ds = group.create_dataset(name, data=values)
+                ds.make_scale(name)
+            for name, a in specs.items():
+                ds = group.create_dataset(
+                    name, shape=a.shape, dtype=a.dtype, chunks=a.chunks, fillvalue=a.fill
+                )
+                for axis, dim in enumerate(a.dims):
+                    ds.dims[axis].label = dim
+                    if dim in group and dim != name:
+                        ds.dims[axis].attach_scale(group[dim])
+            group.attrs["n_trajectories"] = int(specs["complete"].shape[0])
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        f.flush()
+        return cls(path, f)
+
+    @classmethod
+    def open(cls, path, mode="r"):
+        try:
+            f = h5py.File(path, "r" if mode == "r" else "r+")
+        except OSError as e:
+            raise StoreError(f"{path}: cannot open as HDF5 (truncated or corrupt?): {e}") from None
+        store = cls(path, f)
+        store._check()
+        return store
+
+    @property
+    def splits(self) -> list[str]:
+        return [k for k in ("train", "valid", "test") if k in self.f]
+
+    def has(self, split, name):
+        return split in self.f and name in self.f[split]
+
+    def array(self, split, name):
+        return self.f[split][name]
+
+    def read(self, split, name, index=slice(None)):
+        return self.f[split][name][index]
+
+    def set(self, split, name, index, value):
+        self.f[split][name][index] = value
+
+    def flush(self):
+        self.f.flush()
+
+    def split_attrs(self, split):
+        return dict(self.f[split].attrs)
+
+    def set_statistics(self, split, stats):
+        self.f[split].attrs["statistics"] = json.dumps(stats)
+
+    def finalize(self):
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+    def missing_chunks(self, split):
+        return []  # HDF5 has no per-chunk files; truncation shows when opening

@@ -1,0 +1,329 @@
+"""Dataset specs: how a dataset is made, in a small TOML file.
+
+``datasets/<name>/spec.toml`` (and variants such as ``datasets/<name>/small.toml``)::
+
+    [dataset]     description, seed, dtype (stored), batch (trajectories simulated together)
+    [splits]      train = 512, valid = 64, test = 64      (trajectories per split)
+    [solver]      preset = "ks_refiner"  (a solvers/ preset) and overrides of its tables:
+                  [solver.pde], [solver.integrator]
+    [initial]     the initial-condition distribution (replaces the preset's [initial])
+    [parameters]  per-trajectory sampling of [pde] arguments:
+                  length = { uniform = [57.6, 70.4] } | { loguniform = [a, b] } | { choice = [...] }
+    [time]        spinup (time discarded), save_interval (time between frames), frames
+    [output]      resolution (spectral down-sampling of the simulation; default: none)
+
+Trajectory ``i`` of split ``s`` is a pure function of ``(seed, s, i)``: its parameters and
+initial condition are drawn from a generator seeded by :func:`trajectory_seed`, and the
+trajectories are simulated in fixed batches ``[k*batch, (k+1)*batch)`` whatever the number
+of ranks, so 1 rank and 1,000 ranks write the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import math
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pdesurr import __version__
+from pdesurr.config import (
+    CATALOGUE_ROOT,
+    ConfigError,
+    SolverConfig,
+    _suggest,
+    _type_ok,
+    find_preset,
+    load_toml,
+)
+from pdesurr.solvers import PDES, Stepper
+
+SPLITS = ("train", "valid", "test")
+SECTIONS = ("dataset", "splits", "solver", "initial", "parameters", "time", "output")
+DISTRIBUTIONS = ("uniform", "loguniform", "choice")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def find_spec(name: str | Path) -> Path:
+    """A spec by path, or ``NAME`` (``datasets/NAME/spec.toml``) or ``NAME/VARIANT``."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    parts = str(name).split("/")
+    folder, variant = parts[0], parts[1] if len(parts) > 1 else "spec"
+    for root in (Path.cwd(), CATALOGUE_ROOT):
+        candidate = root / "datasets" / folder / f"{Path(variant).stem}.toml"
+        if candidate.is_file():
+            return candidate
+    available = sorted(
+        str(p.relative_to(CATALOGUE_ROOT / "datasets").with_suffix("")).replace("/spec", "")
+        for p in (CATALOGUE_ROOT / "datasets").glob("*/*.toml")
+    )
+    raise ConfigError(f"no dataset spec {str(name)!r}: not a file, nor in datasets/ ({available})")
+
+
+def trajectory_seed(seed: int, split: str, index: int) -> int:
+    """The seed of trajectory ``index`` of ``split``: a hash, so neighbours are unrelated."""
+    digest = hashlib.sha256(f"pdesurr/{seed}/{split}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def sample(dist: dict, generator: torch.Generator) -> float:
+    ((kind, args),) = dist.items()
+    u = float(torch.rand((), generator=generator, dtype=torch.float64))
+    if kind == "uniform":
+        return args[0] + (args[1] - args[0]) * u
+    if kind == "loguniform":
+        return math.exp(math.log(args[0]) + (math.log(args[1]) - math.log(args[0])) * u)
+    return args[min(int(u * len(args)), len(args) - 1)]
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    data: dict  # the spec as written (after overrides)
+    solver: SolverConfig  # the solver preset with the spec's overrides, validated
+    source: str
+
+    # --- loading -------------------------------------------------------------------
+    @classmethod
+    def load(cls, name: str | Path, overrides: list[str] = ()) -> DatasetSpec:
+        path = find_spec(name)
+        label = path.parent.name if path.stem == "spec" else f"{path.parent.name}/{path.stem}"
+        return cls.from_dict(load_toml(path, overrides), str(path), label)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<spec>", name: str = "dataset") -> DatasetSpec:
+        data = copy.deepcopy(data)
+        err = lambda key, msg: ConfigError(f"{source}: {key}: {msg}")  # noqa: E731
+        for key in data:
+            if key not in SECTIONS:
+                raise ConfigError(f"{source}: unknown section [{key}]{_suggest(key, SECTIONS)}")
+        ds = data.setdefault("dataset", {})
+        allowed = {"description": str, "seed": int, "dtype": str, "batch": int}
+        for key, value in ds.items():
+            if key not in allowed:
+                raise err(f"dataset.{key}", "unknown key" + _suggest(key, allowed))
+            if not _type_ok(value, allowed[key]):
+                raise err(f"dataset.{key}", f"{value!r} should be {allowed[key].__name__}")
+        ds.setdefault("seed", 0)
+        ds.setdefault("dtype", "float32")
+        ds.setdefault("batch", 8)
+        ds.setdefault("description", "")
+        if ds["dtype"] not in DTYPES:
+            raise err("dataset.dtype", f"must be one of {list(DTYPES)}, got {ds['dtype']!r}")
+        if ds["batch"] < 1:
+            raise err("dataset.batch", f"must be >= 1, got {ds['batch']}")
+
+        splits = data.setdefault("splits", {})
+        for key, n in splits.items():
+            if key not in SPLITS:
+                raise err(f"splits.{key}", f"unknown split; use {SPLITS}" + _suggest(key, SPLITS))
+            if not (isinstance(n, int) and n >= 0):
+                raise err(f"splits.{key}", f"must be an integer >= 0, got {n!r}")
+        if not any(splits.values()):
+            raise err("splits", "no trajectories requested")
+
+        solver = data.get("solver", {})
+        if "preset" not in solver:
+            raise err("solver.preset", "missing: name a preset of solvers/")
+        for key in solver:
+            if key not in ("preset", "pde", "integrator"):
+                raise err(
+                    f"solver.{key}", "unknown key; use preset, [solver.pde], [solver.integrator]"
+                )
+        preset_path = find_preset(solver["preset"])
+        base = load_toml(preset_path)
+        for section in ("pde", "integrator"):
+            base.setdefault(section, {}).update(solver.get(section, {}))
+        if "initial" in data:
+            base["initial"] = dict(data["initial"])
+        base["run"] = {"batch": 1, "steps": 0, "seed": ds["seed"], "dtype": "float64"}
+        pde_cls = PDES.get(base["pde"].get("kind"))
+        params = data.setdefault("parameters", {})
+        for key, dist in params.items():
+            if not (
+                isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS
+            ):
+                raise err(
+                    f"parameters.{key}",
+                    f"must be one of {{uniform|loguniform|choice = [...]}}, got {dist!r}",
+                )
+            ((kind, args),) = dist.items()
+            if kind in ("uniform", "loguniform") and not (
+                isinstance(args, list)
+                and len(args) == 2
+                and all(isinstance(a, int | float) for a in args)
+                and args[0] <= args[1]
+                and (kind == "uniform" or args[0] > 0)
+            ):
+                raise err(
+                    f"parameters.{key}",
+                    f"{kind} needs [low, high] with low <= high (> 0 for loguniform)",
+                )
+            if kind == "choice" and not (isinstance(args, list) and args):
+                raise err(f"parameters.{key}", "choice needs a non-empty list")
+            if pde_cls is not None:
+                sig = inspect.signature(pde_cls.__init__).parameters
+                if key not in sig:
+                    raise err(
+                        f"parameters.{key}",
+                        f"not an argument of {base['pde']['kind']}" + _suggest(key, list(sig)[1:]),
+                    )
+                hint = typing.get_type_hints(pde_cls.__init__).get(key)
+                if not _type_ok([1.0, 2.0], hint):
+                    raise err(
+                        f"parameters.{key}",
+                        f"{base['pde']['kind']} cannot vary {key} per trajectory",
+                    )
+            base["pde"][key] = sample(dist, torch.Generator().manual_seed(0))
+        solver_cfg = SolverConfig.from_dict(base, f"{source} (solver preset {preset_path})")
+
+        time = data.setdefault("time", {})
+        for key in time:
+            if key not in ("spinup", "save_interval", "frames"):
+                raise err(f"time.{key}", "unknown key; use spinup, save_interval, frames")
+        if not (isinstance(time.get("frames"), int) and time["frames"] >= 2):
+            raise err("time.frames", f"must be an integer >= 2, got {time.get('frames')!r}")
+        dt = solver_cfg.integrator["dt"]
+        if isinstance(dt, list):
+            raise err("solver.integrator.dt", "datasets use one dt for all trajectories")
+        time.setdefault("spinup", 0.0)
+        time.setdefault("save_interval", dt)
+        for key in ("save_interval", "spinup"):
+            value = time[key]
+            if not (isinstance(value, int | float) and value >= 0) or (
+                key == "save_interval" and value <= 0
+            ):
+                raise err(
+                    f"time.{key}",
+                    f"must be a number {'> 0' if key == 'save_interval' else '>= 0'}, got {value!r}",
+                )
+            steps = value / dt
+            if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+                raise err(f"time.{key}", f"{value} is not a multiple of the time step dt = {dt}")
+
+        out = data.setdefault("output", {})
+        for key in out:
+            if key != "resolution":
+                raise err(f"output.{key}", "unknown key; use resolution")
+        sim_shape = solver_cfg.build_pde().grid.shape
+        res = out.get("resolution", list(sim_shape))
+        res = [res] * len(sim_shape) if isinstance(res, int) else res
+        if not (
+            isinstance(res, list)
+            and len(res) == len(sim_shape)
+            and all(
+                isinstance(r, int) and r >= 4 and r % 2 == 0 and r <= n
+                for r, n in zip(res, sim_shape, strict=True)
+            )
+        ):
+            raise err(
+                "output.resolution",
+                f"must be even and <= the simulation grid {sim_shape}, got {res!r}",
+            )
+        out["resolution"] = res
+        return cls(name=name, data=data, solver=solver_cfg, source=source)
+
+    # --- derived -------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return self.data["dataset"]["seed"]
+
+    @property
+    def batch(self) -> int:
+        return self.data["dataset"]["batch"]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.data["dataset"]["dtype"]]
+
+    @property
+    def splits(self) -> dict[str, int]:
+        return {s: self.data["splits"].get(s, 0) for s in SPLITS if self.data["splits"].get(s, 0)}
+
+    @property
+    def frames(self) -> int:
+        return self.data["time"]["frames"]
+
+    @property
+    def dt(self) -> float:
+        return float(self.solver.integrator["dt"])
+
+    @property
+    def save_every(self) -> int:
+        return round(self.data["time"]["save_interval"] / self.dt)
+
+    @property
+    def spinup_steps(self) -> int:
+        return round(self.data["time"]["spinup"] / self.dt)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self.data["output"]["resolution"])
+
+    @property
+    def sampled_parameters(self) -> list[str]:
+        return list(self.data["parameters"])
+
+    def times(self) -> list[float]:
+        return [(self.spinup_steps + j * self.save_every) * self.dt for j in range(self.frames)]
+
+    def resolved(self) -> dict:
+        """Everything that determines the bytes of the store (hashed into the fingerprint)."""
+        solver = self.solver.resolved()
+        for key in self.sampled_parameters:
+            solver["pde"][key] = self.data["parameters"][key]
+        solver.pop("run")
+        return {"name": self.name, "spec": self.data, "solver": solver}
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.resolved(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def chunks(self) -> list[tuple[str, int, int]]:
+        """Fixed simulation batches ``(split, start, stop)``, independent of the rank count."""
+        out = []
+        for split, n in self.splits.items():
+            out += [(split, s, min(s + self.batch, n)) for s in range(0, n, self.batch)]
+        return out
+
+    def trajectory_parameters(self, split: str, index: int) -> tuple[dict, torch.Generator]:
+        """The sampled parameters of one trajectory, and its generator (for the IC next)."""
+        gen = torch.Generator().manual_seed(trajectory_seed(self.seed, split, index))
+        return {k: sample(d, gen) for k, d in self.data["parameters"].items()}, gen
+
+    def build_batch(self, split: str, start: int, stop: int):
+        """``(pde, stepper, u0, params)`` for trajectories ``start..stop-1`` of ``split``."""
+        pde_kwargs = {k: v for k, v in self.solver.pde.items() if k != "kind"}
+        pde_cls = PDES[self.solver.pde["kind"]]
+        params = {k: [] for k in self.sampled_parameters}
+        states = []
+        init = dict(self.solver.initial)
+        kind = init.pop("kind")
+        for i in range(start, stop):
+            values, gen = self.trajectory_parameters(split, i)
+            for k, v in values.items():
+                params[k].append(v)
+            single = pde_cls(**{**pde_kwargs, **values})
+            states.append(single.initial_condition(kind, 1, gen, **init))
+        pde = pde_cls(**{**pde_kwargs, **params}) if params else pde_cls(**pde_kwargs)
+        integ = {k: v for k, v in self.solver.integrator.items() if k not in ("kind", "dt")}
+        stepper = Stepper(pde, self.solver.integrator.get("kind", "etdrk4"), self.dt, **integ)
+        return pde, stepper, torch.cat(states), params
+
+    def attrs(self) -> dict:
+        return {
+            "format": "pdesurr.dataset",
+            "format_version": 1,
+            "pdesurr_version": __version__,
+            "name": self.name,
+            "pde": self.solver.pde["kind"],
+            "fingerprint": self.fingerprint(),
+            "spec": json.dumps(self.resolved(), default=str),
+        }

@@ -1,0 +1,214 @@
+"""Dataset stores: one layout, two formats (zarr by default, HDF5 through h5py).
+
+Layout (the same in both; names are xarray's)::
+
+    /                       attrs: format = "pdesurr.dataset", format_version, pdesurr_version,
+                            name, pde, fingerprint, spec (JSON: the resolved spec + solver)
+    /<split>/<field>        (trajectory, time, [layer], y, x)  or  (trajectory, time, x)
+    /<split>/time           (time,)          physical time of each frame
+    /<split>/x, y, layer    coordinates at the stored resolution
+    /<split>/trajectory     (trajectory,)    index within the split
+    /<split>/seed           (trajectory,)    the trajectory's seed (pdesurr.data.spec)
+    /<split>/<parameter>    (trajectory,)    each per-trajectory sampled parameter
+    /<split>/complete       (trajectory,)    written last: the trajectory's data are whole
+    /<split>/diverged       (trajectory,)    the simulation blew up: no data, not for training
+    /<split>/divergence_step, divergence_time   where (-1 / 0 when it did not)
+    /<split> attrs          statistics (JSON: per field and channel mean, std, min, max over
+                            complete, finite trajectories), n_trajectories
+
+Field arrays are chunked one trajectory by a block of frames, so ranks writing different
+trajectories never touch the same chunk, and a window reads only the chunks it needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pdesurr.config import ConfigError
+
+FORMAT = "pdesurr.dataset"
+FLAGS = ("complete", "diverged", "divergence_step", "divergence_time")
+
+
+class StoreError(ValueError):
+    """A store that cannot be used (missing, truncated, foreign, or from another spec)."""
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    shape: tuple[int, ...]
+    dtype: str
+    dims: tuple[str, ...]
+    chunks: tuple[int, ...]
+    fill: object = 0
+
+
+def frame_chunk(frames: int, frame_bytes: int, target: int = 4 << 20) -> int:
+    """Frames per chunk: about ``target`` bytes, at least 1."""
+    return max(1, min(frames, target // max(frame_bytes, 1)))
+
+
+def layout(spec, pde) -> tuple[dict[str, dict[str, ArraySpec]], dict[str, dict[str, np.ndarray]]]:
+    """Arrays per split, and the coordinate values to write at creation."""
+    from pdesurr.spectral import Grid
+
+    out_shape = spec.output_shape
+    grid = Grid(out_shape, pde.grid.length, pde.grid.offset)
+    dims = grid.dims
+    arrays: dict[str, dict[str, ArraySpec]] = {}
+    coords: dict[str, dict[str, np.ndarray]] = {}
+    dtype = str(spec.dtype).replace("torch.", "")
+    for split, n in spec.splits.items():
+        a: dict[str, ArraySpec] = {}
+        c: dict[str, np.ndarray] = {
+            "time": np.asarray(spec.times(), dtype=np.float64),
+            "trajectory": np.arange(n, dtype=np.int64),
+        }
+        for name, values in zip(dims, grid.coords(), strict=True):
+            c[name] = values.numpy()
+        for field in pde.fields:
+            extra = (field.channels,) if field.channels > 1 else ()
+            if field.channels > 1:
+                c[field.dims[0]] = np.arange(1, field.channels + 1, dtype=np.int64)
+            shape = (n, spec.frames, *extra, *out_shape)
+            frame_bytes = int(np.prod(shape[2:])) * np.dtype(dtype).itemsize
+            chunks = (1, frame_chunk(spec.frames, frame_bytes), *shape[2:])
+            a[field.name] = ArraySpec(shape, dtype, ("trajectory", "time", *field.dims[: len(extra)], *dims), chunks)
+        for name in ("seed",):
+            a[name] = ArraySpec((n,), "int64", ("trajectory",), (max(n, 1),))
+        for name in spec.sampled_parameters:
+            a[name] = ArraySpec((n,), "float64", ("trajectory",), (max(n, 1),))
+        a["complete"] = ArraySpec((n,), "bool", ("trajectory",), (1,), False)
+        a["diverged"] = ArraySpec((n,), "bool", ("trajectory",), (1,), False)
+        a["divergence_step"] = ArraySpec((n,), "int64", ("trajectory",), (1,), -1)
+        a["divergence_time"] = ArraySpec((n,), "float64", ("trajectory",), (1,), 0.0)
+        arrays[split] = a
+        coords[split] = c
+    return arrays, coords
+
+
+def detect_format(path: str | Path) -> str:
+    path = Path(path)
+    if path.is_dir():
+        if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
+            return "zarr"
+        raise StoreError(f"{path} is a directory but not a zarr store (no zarr.json)")
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head == b"\x89HDF\r\n\x1a\n":
+            return "h5"
+        raise StoreError(f"{path} is neither a zarr store nor an HDF5 file")
+    raise StoreError(f"no store at {path}")
+
+
+def open_store(path: str | Path, mode: str = "r"):
+    """Open a dataset store, checking that it is one of ours and readable."""
+    fmt = detect_format(path)
+    if fmt == "zarr":
+        from pdesurr.data.zarr_store import ZarrStore
+
+        return ZarrStore.open(path, mode)
+    from pdesurr.data.h5_store import H5Store
+
+    return H5Store.open(path, mode)
+
+
+def create_store(path: str | Path, spec, pde, fmt: str = "zarr"):
+    """Create the skeleton of a new store (all arrays, coordinates and attributes)."""
+    if fmt not in ("zarr", "h5"):
+        raise ConfigError(f"--format must be zarr or h5, got {fmt!r}")
+    arrays, coords = layout(spec, pde)
+    if fmt == "zarr":
+        from pdesurr.data.zarr_store import ZarrStore as cls
+    else:
+        from pdesurr.data.h5_store import H5Store as cls
+    fields = [{"name": f.name, "channels": f.channels, "dims": list(f.dims)} for f in pde.fields]
+    attrs = {**spec.attrs(), "fields": json.dumps(fields)}
+    return cls.create(path, attrs, arrays, coords)
+
+
+class StoreBase:
+    """What both formats share: validation, completion bookkeeping and reading."""
+
+    path: Path
+    attrs: dict
+
+    def _check(self) -> None:
+        if self.attrs.get("format") != FORMAT:
+            raise StoreError(
+                f"{self.path} is not a pdesurr dataset store (format attribute "
+                f"{self.attrs.get('format')!r}); was it written by another tool?"
+            )
+        for split in self.splits:
+            missing = [k for k in (*self.field_names, *FLAGS, "time") if not self.has(split, k)]
+            if missing:
+                raise StoreError(f"{self.path}: split {split!r} is truncated: missing {missing}")
+
+    @property
+    def spec(self) -> dict:
+        return json.loads(self.attrs["spec"])
+
+    @property
+    def fields(self) -> list[dict]:
+        """``[{"name", "channels", "dims"}]`` per field, in state channel order."""
+        return json.loads(self.attrs["fields"])
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+    def n_trajectories(self, split: str) -> int:
+        return int(self.array(split, "complete").shape[0])
+
+    def usable(self, split: str) -> np.ndarray:
+        """Indices of trajectories complete and not diverged (what training may use)."""
+        done = np.asarray(self.read(split, "complete"))
+        bad = np.asarray(self.read(split, "diverged"))
+        return np.flatnonzero(done & ~bad)
+
+    def summary(self) -> dict:
+        out = {}
+        for split in self.splits:
+            done = np.asarray(self.read(split, "complete"))
+            div = np.asarray(self.read(split, "diverged"))
+            out[split] = {
+                "trajectories": int(done.size),
+                "complete": int(done.sum()),
+                "diverged": int(div.sum()),
+                "shapes": {f: tuple(self.array(split, f).shape) for f in self.field_names},
+                "statistics": self.statistics(split),
+            }
+        return out
+
+    def write_batch(self, split: str, indices, fields: dict, params: dict, seeds, divergence: dict):
+        """Write trajectories ``indices`` of ``split`` (data first, completion flags last).
+
+        ``fields[name]`` is ``(len(indices), frames, ...)``; ``divergence`` maps a position
+        in ``indices`` to ``(step, time)`` for trajectories that blew up (their data are
+        not written, their flags say why)."""
+        for pos, i in enumerate(indices):
+            if pos not in divergence:
+                for name, values in fields.items():
+                    self.set(split, name, i, values[pos])
+        for name, values in params.items():
+            for pos, i in enumerate(indices):
+                self.set(split, name, i, values[pos])
+        for pos, i in enumerate(indices):
+            self.set(split, "seed", i, seeds[pos])
+            step, time = divergence.get(pos, (-1, 0.0))
+            self.set(split, "diverged", i, pos in divergence)
+            self.set(split, "divergence_step", i, step)
+            self.set(split, "divergence_time", i, time)
+        self.flush()
+        for i in indices:
+            self.set(split, "complete", i, True)
+        self.flush()
+
+    def statistics(self, split: str) -> dict:
+        text = self.split_attrs(split).get("statistics")
+        return json.loads(text) if text else {}

@@ -1,0 +1,152 @@
+"""Windowed torch datasets over a store split: ``history`` frames in, ``horizon`` out.
+
+A sample (the same schema the online stream will deliver) is a dict::
+
+    input       (history * C, *S)   the history frames stacked into channels (oldest first)
+    target      (horizon, C, *S)    the following frames
+    cond        (n_cond,)           conditioning scalars, in the order of ``conditioning``:
+                                    "dt" is the time between consecutive frames of the window
+                                    (save interval x stride); other names are per-trajectory
+                                    parameters of the store (e.g. "length", "viscosity")
+    trajectory  ()                  index of the trajectory in its split
+    time_index  ()                  index of the window's first frame
+
+Frames ``t0, t0 + stride, ..., t0 + (history + horizon - 1) stride`` make a window; every
+complete, non-diverged trajectory contributes all its windows. ``C`` stacks the fields in
+store order (QG's two layers are two channels). With ``normalize=True`` each channel is
+standardised with the train split's statistics (``(x - mean) / std``).
+
+Reading touches only the chunks of the window. The store is opened lazily in each
+process, so DataLoader workers (fork or spawn) each get their own handle.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pdesurr.data.store import StoreError, open_store
+
+
+class WindowDataset(Dataset):
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "train",
+        history: int = 1,
+        horizon: int = 1,
+        stride: int = 1,
+        normalize: bool = False,
+        conditioning: tuple[str, ...] = (),
+        dtype: torch.dtype = torch.float32,
+    ):
+        if history < 1 or horizon < 1 or stride < 1:
+            raise ValueError(f"history, horizon, stride must be >= 1; got {history}, {horizon}, {stride}")
+        self.path, self.split = str(path), split
+        self.history, self.horizon, self.stride = history, horizon, stride
+        self.dtype = dtype
+        store = open_store(path)
+        try:
+            if split not in store.splits:
+                raise StoreError(f"{path} has no split {split!r} (splits: {store.splits})")
+            self.fields = store.fields
+            self.trajectories = store.usable(split)
+            times = np.asarray(store.read(split, "time"))
+            self.frames = len(times)
+            span = (history + horizon - 1) * stride
+            if span >= self.frames:
+                raise ValueError(
+                    f"a window of {history} + {horizon} frames at stride {stride} needs "
+                    f"{span + 1} frames; {path} has {self.frames}"
+                )
+            self.per_trajectory = self.frames - span
+            frame_dt = float(times[1] - times[0])
+            cond = []
+            for name in conditioning:
+                if name == "dt":
+                    cond.append(np.full(len(self.trajectories), frame_dt * stride))
+                elif store.has(split, name) and name not in store.field_names:
+                    cond.append(np.asarray(store.read(split, name))[self.trajectories])
+                else:
+                    raise StoreError(f"conditioning {name!r} is not 'dt' nor a per-trajectory "
+                                     f"parameter of {path}")
+            self.cond = torch.as_tensor(np.stack(cond, 1) if cond else np.zeros((len(self.trajectories), 0)), dtype=dtype)
+            self.conditioning = tuple(conditioning)
+            self.mean = self.std = None
+            if normalize:
+                stats_split = "train" if "train" in store.splits else split
+                stats = store.statistics(stats_split)
+                if not stats:
+                    raise StoreError(f"{path}: no statistics in split {stats_split!r} to normalise with")
+                mean = np.concatenate([stats[f["name"]]["mean"] for f in self.fields])
+                std = np.concatenate([stats[f["name"]]["std"] for f in self.fields])
+                shape = (-1,) + (1,) * (self.spatial_ndim(store))
+                self.mean = torch.as_tensor(mean, dtype=dtype).reshape(shape)
+                self.std = torch.as_tensor(np.where(std > 0, std, 1.0), dtype=dtype).reshape(shape)
+        finally:
+            if hasattr(store, "close"):
+                store.close()
+        self._store = None
+        self._pid = None
+
+    def spatial_ndim(self, store) -> int:
+        f = self.fields[0]
+        return store.array(self.split, f["name"]).ndim - 2 - (1 if f["channels"] > 1 else 0)
+
+    @property
+    def channels(self) -> int:
+        return sum(f["channels"] for f in self.fields)
+
+    def _handle(self):
+        if self._store is None or self._pid != os.getpid():
+            self._store = open_store(self.path)
+            self._pid = os.getpid()
+        return self._store
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_store"] = None  # never pickle an open file handle into a worker
+        return state
+
+    def __len__(self) -> int:
+        return len(self.trajectories) * self.per_trajectory
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(position in self.trajectories, first frame)`` of window ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"window {index} out of range ({len(self)})")
+        return divmod(index, self.per_trajectory)
+
+    def window(self, index: int) -> torch.Tensor:
+        """The raw (unnormalised) frames of a window, ``(history + horizon, C, *S)``."""
+        pos, t0 = self.locate(index)
+        traj = int(self.trajectories[pos])
+        stop = t0 + (self.history + self.horizon - 1) * self.stride + 1
+        store = self._handle()
+        parts = []
+        for f in self.fields:
+            x = np.asarray(store.read(self.split, f["name"], (traj, slice(t0, stop, self.stride))))
+            parts.append(x if f["channels"] > 1 else x[:, None])
+        return torch.as_tensor(np.concatenate(parts, 1), dtype=self.dtype)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / std`` over the channel axis ``-1 - spatial ndim``."""
+        return x if self.mean is None else (x - self.mean) / self.std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mean is None else x * self.std + self.mean
+
+    def __getitem__(self, index: int) -> dict:
+        pos, t0 = self.locate(index)
+        frames = self.normalize(self.window(index))
+        return {
+            "input": frames[: self.history].flatten(0, 1),
+            "target": frames[self.history :],
+            "cond": self.cond[pos],
+            "trajectory": torch.tensor(int(self.trajectories[pos])),
+            "time_index": torch.tensor(t0),
+        }
