@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/pdesurr demo --out out/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"

@@ -165,8 +165,16 @@ class SolverConfig:
 
     @classmethod
     def load(cls, preset: str | Path, overrides: list[str] = ()) -> SolverConfig:
+        """Load a preset with ``--set`` overrides; ``run.steps`` (``run.t_end``) given as an
+        override replaces a ``run.t_end`` (``run.steps``) written in the preset."""
         path = find_preset(preset)
-        return cls.from_dict(load_toml(path, overrides), str(path))
+        data = load_toml(path, overrides)
+        given = {".".join(parse_override(o)[0]) for o in overrides}
+        run = data.get("run", {})
+        for key, other in (("steps", "t_end"), ("t_end", "steps")):
+            if f"run.{key}" in given and f"run.{other}" not in given:
+                run.pop(other, None)
+        return cls.from_dict(data, str(path))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<preset>") -> SolverConfig:
@@ -194,8 +202,10 @@ class SolverConfig:
         pde_kwargs = dict(self.pde)
         kind = pde_kwargs.pop("kind", None)
         if kind not in PDES:
-            raise self._err("pde.kind", f"{kind!r} is not a PDE; choose from {sorted(PDES)}"
-                            + _suggest(str(kind), PDES))
+            raise self._err(
+                "pde.kind",
+                f"{kind!r} is not a PDE; choose from {sorted(PDES)}" + _suggest(str(kind), PDES),
+            )
         check_kwargs(PDES[kind].__init__, pde_kwargs, "pde", self.source, skip=1)
         try:
             self._pde_obj = PDES[kind](**pde_kwargs)
@@ -205,8 +215,11 @@ class SolverConfig:
         integ = dict(self.integrator)
         ikind = integ.pop("kind", "etdrk4")
         if ikind not in INTEGRATORS:
-            raise self._err("integrator.kind", f"{ikind!r} is not an integrator; choose from "
-                            f"{sorted(INTEGRATORS)}" + _suggest(str(ikind), INTEGRATORS))
+            raise self._err(
+                "integrator.kind",
+                f"{ikind!r} is not an integrator; choose from "
+                f"{sorted(INTEGRATORS)}" + _suggest(str(ikind), INTEGRATORS),
+            )
         if "dt" not in integ:
             raise self._err("integrator.dt", "missing (the time step)")
         dt = integ.pop("dt")
@@ -219,8 +232,10 @@ class SolverConfig:
 
         for key, value in self.run.items():
             if key not in RUN_SCHEMA:
-                raise self._err(f"run.{key}", "unknown key" + _suggest(key, RUN_SCHEMA)
-                                + f"; known: {list(RUN_SCHEMA)}")
+                raise self._err(
+                    f"run.{key}",
+                    "unknown key" + _suggest(key, RUN_SCHEMA) + f"; known: {list(RUN_SCHEMA)}",
+                )
             expected = RUN_SCHEMA[key][0]
             if not _type_ok(value, expected):
                 raise self._err(f"run.{key}", f"{value!r} should be {expected.__name__}")
@@ -239,14 +254,17 @@ class SolverConfig:
             raise self._err("run.dtype", f"must be one of {list(DTYPES)}, got {run['dtype']!r}")
         b = self._pde_obj.batch_size
         if b is not None and b != run["batch"]:
-            raise self._err("run.batch", f"is {run['batch']} but the per-trajectory "
-                            f"parameters of [pde] have {b} values")
+            raise self._err(
+                "run.batch",
+                f"is {run['batch']} but the per-trajectory parameters of [pde] have {b} values",
+            )
         if isinstance(dt, list) and len(dt) != run["batch"]:
             raise self._err("integrator.dt", f"has {len(dt)} values for run.batch = {run['batch']}")
         self.initial.setdefault("kind", None)
         if self.initial["kind"] is None:
-            raise self._err("initial.kind", f"missing; choose from "
-                            f"{sorted(self._pde_obj.initial_conditions())}")
+            raise self._err(
+                "initial.kind", f"missing; choose from {sorted(self._pde_obj.initial_conditions())}"
+            )
         try:
             self.initial_state(batch=1)
         except ParameterError as e:

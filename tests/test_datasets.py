@@ -135,8 +135,11 @@ def test_divergent_trajectories_are_recorded_and_skipped(tmp_path):
     data = {
         "dataset": {"seed": 0, "batch": 3},
         "splits": {"train": 3},
-        "solver": {"preset": "ns2d_decaying", "pde": {"resolution": 16},
-                   "integrator": {"kind": "rk4", "dt": 0.1}},
+        "solver": {
+            "preset": "ns2d_decaying",
+            "pde": {"resolution": 16},
+            "integrator": {"kind": "rk4", "dt": 0.1},
+        },
         "parameters": {"viscosity": {"choice": [1e-3, 1e-3, 50.0]}},
         "initial": {"kind": "random"},
         "time": {"save_interval": 0.2, "frames": 4},
@@ -207,7 +210,9 @@ def test_missing_chunks_are_detected(ks_store, tmp_path):
 
 
 def test_windows_match_stored_trajectories(ks_store):
-    ds = WindowDataset(ks_store, "train", history=2, horizon=1, stride=2, conditioning=("dt", "length"))
+    ds = WindowDataset(
+        ks_store, "train", history=2, horizon=1, stride=2, conditioning=("dt", "length")
+    )
     stored = xr.open_zarr(ks_store, group="train")
     u = stored["u"].values
     assert ds.per_trajectory == 6 - 2 * 2  # frames t0, t0 + 2, t0 + 4 fit for t0 = 0, 1
@@ -231,7 +236,10 @@ def test_windows_normalisation_and_workers(ks_store):
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
     batches = list(loader)
     assert sum(len(b["input"]) for b in batches) == len(ds)
-    assert torch.equal(torch.cat([b["input"] for b in batches]), torch.stack([ds[i]["input"] for i in range(len(ds))]))
+    assert torch.equal(
+        torch.cat([b["input"] for b in batches]),
+        torch.stack([ds[i]["input"] for i in range(len(ds))]),
+    )
 
 
 def test_windows_too_long_and_unknown_conditioning(ks_store):
@@ -270,7 +278,9 @@ def test_parameters_that_cannot_vary_are_refused():
         spec(data=data)
 
 
-@pytest.mark.parametrize("name", ["ks_refiner", "kolmogorov", "decaying_turbulence", "qg_two_layer"])
+@pytest.mark.parametrize(
+    "name", ["ks_refiner", "kolmogorov", "decaying_turbulence", "qg_two_layer"]
+)
 def test_catalogue_specs_load(name):
     full, small = DatasetSpec.load(name), DatasetSpec.load(f"{name}/small")
     assert full.fingerprint() != small.fingerprint()
@@ -278,7 +288,9 @@ def test_catalogue_specs_load(name):
 
 
 def test_small_qg_spec_generates_layers(tmp_path):
-    s = DatasetSpec.load("qg_two_layer/small", ["splits.train=2", "splits.valid=0", "splits.test=0", "time.frames=3"])
+    s = DatasetSpec.load(
+        "qg_two_layer/small", ["splits.train=2", "splits.valid=0", "splits.test=0", "time.frames=3"]
+    )
     path = tmp_path / "qg.zarr"
     generate(s, path, progress=False)
     ds = xr.open_zarr(path, group="train")

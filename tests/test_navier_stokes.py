@@ -23,8 +23,14 @@ def test_taylor_green_decays_exactly():
 
 def test_kolmogorov_laminar_flow_is_steady():
     # the laminar state is an exact steady solution: it must stay put to round-off
-    pde = NavierStokes2D(resolution=32, viscosity=0.1, drag=0.1, forcing="kolmogorov",
-                         forcing_wavenumber=2, forcing_amplitude=0.5)
+    pde = NavierStokes2D(
+        resolution=32,
+        viscosity=0.1,
+        drag=0.1,
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=0.5,
+    )
     w0 = pde.initial_condition("laminar", 1)
     w = Stepper(pde, "etdrk4", 0.1).step(w0, 100)
     assert (w - w0).abs().max() < 1e-13 * w0.abs().max()
@@ -36,8 +42,14 @@ def test_kolmogorov_laminar_flow_is_steady():
 
 def test_small_perturbation_of_laminar_flow_decays_at_low_reynolds(gen):
     # Re = u_max / (nu k_f) ~ 0.24, well below Kolmogorov flow's instability threshold
-    pde = NavierStokes2D(resolution=32, viscosity=0.5, drag=0.1, forcing="kolmogorov",
-                         forcing_wavenumber=2, forcing_amplitude=0.5)
+    pde = NavierStokes2D(
+        resolution=32,
+        viscosity=0.5,
+        drag=0.1,
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=0.5,
+    )
     w0 = pde.initial_condition("laminar", 1)
     noise = pde.initial_condition("random", 1, gen, energy=1e-4)
     w = Stepper(pde, "etdrk4", 0.1).step(w0 + noise, 200)
@@ -95,7 +107,9 @@ def test_batch_members_independent_with_per_sample_viscosity(gen):
     w0 = NavierStokes2D(resolution=32).initial_condition("random", 3, gen)
     batched = Stepper(NavierStokes2D(resolution=32, viscosity=nus), "etdrk4", 0.02).step(w0, 20)
     for i, nu in enumerate(nus):
-        single = Stepper(NavierStokes2D(resolution=32, viscosity=nu), "etdrk4", 0.02).step(w0[i : i + 1], 20)
+        single = Stepper(NavierStokes2D(resolution=32, viscosity=nu), "etdrk4", 0.02).step(
+            w0[i : i + 1], 20
+        )
         assert torch.allclose(batched[i : i + 1], single, atol=1e-13, rtol=0)
 
 
@@ -143,8 +157,13 @@ def test_bad_state_shape_is_reported():
 
 @pytest.mark.parametrize(
     "kwargs,key",
-    [({"resolution": 33}, "resolution"), ({"viscosity": -1.0}, "viscosity"),
-     ({"drag": -0.1}, "drag"), ({"forcing": "gravity"}, "forcing"), ({"length": 0.0}, "length")],
+    [
+        ({"resolution": 33}, "resolution"),
+        ({"viscosity": -1.0}, "viscosity"),
+        ({"drag": -0.1}, "drag"),
+        ({"forcing": "gravity"}, "forcing"),
+        ({"length": 0.0}, "length"),
+    ],
 )
 def test_impossible_parameters_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):

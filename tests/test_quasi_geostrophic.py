@@ -52,7 +52,9 @@ def pyqg_reference(q, nsteps, p):
     wv2 = kk**2 + ll**2
     with np.errstate(divide="ignore"):
         det_inv = np.where(wv2 == 0, 0.0, 1.0 / (wv2 * (wv2 + p.F1 + p.F2)))
-    a = np.array([[-(wv2 + p.F2) * det_inv, -p.F1 * det_inv], [-p.F2 * det_inv, -(wv2 + p.F1) * det_inv]])
+    a = np.array(
+        [[-(wv2 + p.F2) * det_inv, -p.F1 * det_inv], [-p.F2 * det_inv, -(wv2 + p.F1) * det_inv]]
+    )
     ikqy = 1j * kk[None] * np.array(p.Qy)[:, None, None]
     wvx = np.sqrt((kk * dx) ** 2 + (ll * dy) ** 2)
     filtr = np.where(wvx <= 0.65 * np.pi, 1.0, np.exp(-p.filterfac * (wvx - 0.65 * np.pi) ** 4))
@@ -123,7 +125,9 @@ def test_default_run_is_finite_and_float32_works(gen):
     assert set(inv) >= {"kinetic_energy_1", "kinetic_energy_2", "potential_energy"}
 
 
-@pytest.mark.parametrize("kwargs,key", [({"nx": 63}, "nx"), ({"rd": -1.0}, "rd"), ({"rek": -1e-7}, "rek")])
+@pytest.mark.parametrize(
+    "kwargs,key", [({"nx": 63}, "nx"), ({"rd": -1.0}, "rd"), ({"rek": -1e-7}, "rek")]
+)
 def test_bad_parameters_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         QuasiGeostrophic(**kwargs)

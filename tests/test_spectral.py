@@ -65,7 +65,9 @@ def test_nyquist_zeroed_for_odd_derivative():
     u = torch.cos(4 * x)  # pure Nyquist mode: its derivative is not representable
     (k,) = grid.wavenumbers()
     (nyq,) = grid.nyquist_masks()
-    assert torch.allclose(grid.irfft(derivative_symbol(k, 1, nyq) * grid.rfft(u)), torch.zeros(8, dtype=torch.float64))
+    assert torch.allclose(
+        grid.irfft(derivative_symbol(k, 1, nyq) * grid.rfft(u)), torch.zeros(8, dtype=torch.float64)
+    )
 
 
 def test_dealias_idempotent_and_two_thirds(gen):
@@ -93,7 +95,9 @@ def test_product_of_dealiased_fields_is_exact_on_kept_modes(gen):
     assert torch.allclose(p * mask, p_fine * mask, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape,length", [((64,), (5.0,)), ((32, 32), (2 * math.pi,) * 2), ((16, 32), (1.0, 2.0))])
+@pytest.mark.parametrize(
+    "shape,length", [((64,), (5.0,)), ((32, 32), (2 * math.pi,) * 2), ((16, 32), (1.0, 2.0))]
+)
 def test_spectrum_sums_to_mean_energy(shape, length, gen):
     grid = Grid(shape, length)
     u = torch.randn(3, 2, *shape, generator=gen, dtype=torch.float64)

@@ -44,13 +44,33 @@ class GenerationReport:
     def throughput(self) -> float:
         return self.trajectories / self.wall_seconds if self.wall_seconds else 0.0
 
+    def as_dict(self) -> dict:
+        return {
+            "trajectories": self.trajectories,
+            "diverged": self.diverged,
+            "skipped": self.skipped,
+            "ranks": self.ranks,
+            "wall_seconds": self.wall_seconds,
+            "solve_seconds": self.solve_seconds,
+            "write_seconds": self.write_seconds,
+            "trajectories_per_second": self.throughput,
+            "divergences": [
+                {"split": s, "trajectory": i, "step": st, "time": t}
+                for s, i, st, t in self.divergences
+            ],
+        }
+
 
 def simulate_batch(spec: DatasetSpec, split: str, start: int, stop: int, device="cpu"):
     """Simulate trajectories ``start..stop-1``: ``(fields, params, seeds, divergence)``."""
     pde, stepper, u0, params = spec.build_batch(split, start, stop)
     frames = []
     traj = stepper.trajectory(
-        u0.to(device), spec.frames - 1, spec.save_every, on_divergence="mask", skip=spec.spinup_steps
+        u0.to(device),
+        spec.frames - 1,
+        spec.save_every,
+        on_divergence="mask",
+        skip=spec.spinup_steps,
     )
     for u in traj:
         frames.append(spectral_resample(u, spec.output_shape).to(spec.dtype).cpu())
@@ -131,7 +151,9 @@ def generate(
     if progress and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(b - a for _, a, b in pending), unit="traj", desc=f"generate {spec.name}")
+        bar = tqdm(
+            total=sum(b - a for _, a, b in pending), unit="traj", desc=f"generate {spec.name}"
+        )
 
     for r in range(math.ceil(len(pending) / size)):
         mine = pending[r * size + rank] if r * size + rank < len(pending) else None
@@ -156,7 +178,9 @@ def generate(
             for src in range(1, size):
                 if r * size + src < len(pending):
                     theirs = pending[r * size + src]
-                    store.write_batch(theirs[0], list(range(theirs[1], theirs[2])), *_recv_batch(comm, src))
+                    store.write_batch(
+                        theirs[0], list(range(theirs[1], theirs[2])), *_recv_batch(comm, src)
+                    )
             report.write_seconds += time.perf_counter() - t0
         if comm is not None:
             done = comm.allreduce(done)
@@ -169,6 +193,8 @@ def generate(
         comm.Barrier()
         report.trajectories = comm.allreduce(report.trajectories)
         report.diverged = comm.allreduce(report.diverged)
+        report.solve_seconds = comm.allreduce(report.solve_seconds)  # rank-seconds
+        report.write_seconds = comm.allreduce(report.write_seconds)
         report.divergences = sum(comm.allgather(report.divergences), [])
     if rank == 0:
         for split in spec.splits:
@@ -193,7 +219,9 @@ def compute_statistics(store, split: str) -> dict:
         for i in usable:
             x = np.asarray(arr[int(i)], dtype=np.float64)  # (T, [C], *S)
             x = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1) if channel_axis else x.reshape(1, -1)
-            part = np.stack([np.full(x.shape[0], x.shape[1]), x.sum(1), (x * x).sum(1), x.min(1), x.max(1)])
+            part = np.stack(
+                [np.full(x.shape[0], x.shape[1]), x.sum(1), (x * x).sum(1), x.min(1), x.max(1)]
+            )
             if acc is None:
                 acc = part
             else:
@@ -204,7 +232,12 @@ def compute_statistics(store, split: str) -> dict:
             continue
         mean = acc[1] / acc[0]
         std = np.sqrt(np.maximum(acc[2] / acc[0] - mean**2, 0.0))
-        stats[name] = {"mean": mean.tolist(), "std": std.tolist(), "min": acc[3].tolist(), "max": acc[4].tolist()}
+        stats[name] = {
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "min": acc[3].tolist(),
+            "max": acc[4].tolist(),
+        }
     return stats
 
 
@@ -215,7 +248,9 @@ def _send_batch(comm, chunk, result):
     fields, params, seeds, divergence = result
     header = {
         "fields": {k: (v.shape, v.dtype.str) for k, v in fields.items()},
-        "params": params, "seeds": seeds, "divergence": divergence,
+        "params": params,
+        "seeds": seeds,
+        "divergence": divergence,
     }
     comm.send(header, dest=0, tag=_TAG)  # small metadata; the arrays go as raw buffers
     for value in fields.values():

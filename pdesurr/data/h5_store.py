@@ -20,7 +20,9 @@ class H5Store(StoreBase):
         self.path = Path(path)
         self.f = f
         self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.attrs.items()}
+        self.attrs = {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.attrs.items()
+        }
 
     @classmethod
     def create(cls, path, attrs, arrays, coords):

@@ -202,7 +202,8 @@ class DatasetSpec:
             ):
                 raise err(
                     f"time.{key}",
-                    f"must be a number {'> 0' if key == 'save_interval' else '>= 0'}, got {value!r}",
+                    f"must be a number {'> 0' if key == 'save_interval' else '>= 0'}, "
+                    f"got {value!r}",
                 )
             steps = value / dt
             if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):

@@ -77,7 +77,9 @@ def layout(spec, pde) -> tuple[dict[str, dict[str, ArraySpec]], dict[str, dict[s
             shape = (n, spec.frames, *extra, *out_shape)
             frame_bytes = int(np.prod(shape[2:])) * np.dtype(dtype).itemsize
             chunks = (1, frame_chunk(spec.frames, frame_bytes), *shape[2:])
-            a[field.name] = ArraySpec(shape, dtype, ("trajectory", "time", *field.dims[: len(extra)], *dims), chunks)
+            a[field.name] = ArraySpec(
+                shape, dtype, ("trajectory", "time", *field.dims[: len(extra)], *dims), chunks
+            )
         for name in ("seed",):
             a[name] = ArraySpec((n,), "int64", ("trajectory",), (max(n, 1),))
         for name in spec.sampled_parameters:

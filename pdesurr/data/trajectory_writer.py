@@ -71,7 +71,9 @@ def check_destination(out: str | Path, overwrite: bool) -> Path:
     """``out`` as a Path; raises FileExistsError naming it if it exists and not ``overwrite``."""
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(
+            f"{out} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
     return out
 
 
@@ -143,8 +145,10 @@ class TrajectoryWriter:
             if self.block_size is None:
                 self.block_size = max(1, min(MAX_BLOCK, BLOCK_BYTES // max(arr.nbytes, 1)))
         elif arr.shape != self._shape or arr.dtype != self._dtype:
-            raise ValueError(f"snapshot {arr.shape} {arr.dtype} differs from the first "
-                             f"{self._shape} {self._dtype}")
+            raise ValueError(
+                f"snapshot {arr.shape} {arr.dtype} differs from the first "
+                f"{self._shape} {self._dtype}"
+            )
         self._buffer.append(arr)
         self._times.append(float(time))
         self._steps.append(int(step))
@@ -176,7 +180,9 @@ class TrajectoryWriter:
             return xr.Dataset(data_vars, coords=coords)
         per_sample = getattr(self.pde, "per_sample_length", False)
         for name, values in zip(grid.dims, grid.coords(), strict=True):
-            attrs = {"long_name": f"{name} / L", "units": "L"} if per_sample else {"long_name": name}
+            attrs = (
+                {"long_name": f"{name} / L", "units": "L"} if per_sample else {"long_name": name}
+            )
             coords[name] = (name, values.numpy(), attrs)
         for f in self.pde.fields:
             for d in field_dims(f):
@@ -268,7 +274,12 @@ def write_run(
     nothing is left at ``out`` on error.
     """
     run = config.resolved_run()
-    device = torch.device(run["device"])
+    try:
+        device = torch.device(run["device"])
+    except RuntimeError:
+        raise ConfigError(
+            f"{config.source}: run.device: {run['device']!r} is not a device"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{config.source}: run.device: {run['device']!r} but CUDA is unavailable")
     pde, stepper = config.build_pde(), config.build_stepper()

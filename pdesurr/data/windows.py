@@ -45,7 +45,9 @@ class WindowDataset(Dataset):
         dtype: torch.dtype = torch.float32,
     ):
         if history < 1 or horizon < 1 or stride < 1:
-            raise ValueError(f"history, horizon, stride must be >= 1; got {history}, {horizon}, {stride}")
+            raise ValueError(
+                f"history, horizon, stride must be >= 1; got {history}, {horizon}, {stride}"
+            )
         self.path, self.split = str(path), split
         self.history, self.horizon, self.stride = history, horizon, stride
         self.dtype = dtype
@@ -72,16 +74,22 @@ class WindowDataset(Dataset):
                 elif store.has(split, name) and name not in store.field_names:
                     cond.append(np.asarray(store.read(split, name))[self.trajectories])
                 else:
-                    raise StoreError(f"conditioning {name!r} is not 'dt' nor a per-trajectory "
-                                     f"parameter of {path}")
-            self.cond = torch.as_tensor(np.stack(cond, 1) if cond else np.zeros((len(self.trajectories), 0)), dtype=dtype)
+                    raise StoreError(
+                        f"conditioning {name!r} is not 'dt' nor a per-trajectory "
+                        f"parameter of {path}"
+                    )
+            self.cond = torch.as_tensor(
+                np.stack(cond, 1) if cond else np.zeros((len(self.trajectories), 0)), dtype=dtype
+            )
             self.conditioning = tuple(conditioning)
             self.mean = self.std = None
             if normalize:
                 stats_split = "train" if "train" in store.splits else split
                 stats = store.statistics(stats_split)
                 if not stats:
-                    raise StoreError(f"{path}: no statistics in split {stats_split!r} to normalise with")
+                    raise StoreError(
+                        f"{path}: no statistics in split {stats_split!r} to normalise with"
+                    )
                 mean = np.concatenate([stats[f["name"]]["mean"] for f in self.fields])
                 std = np.concatenate([stats[f["name"]]["std"] for f in self.fields])
                 shape = (-1,) + (1,) * (self.spatial_ndim(store))

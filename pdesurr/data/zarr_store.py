@@ -26,14 +26,22 @@ class ZarrStore(StoreBase):
             group = root.create_group(split)
             for name, values in coords[split].items():
                 arr = group.create_array(
-                    name, shape=values.shape, dtype=values.dtype, chunks=values.shape or (1,),
+                    name,
+                    shape=values.shape,
+                    dtype=values.dtype,
+                    chunks=values.shape or (1,),
                     dimension_names=[name],
                 )
                 arr[...] = values
             for name, a in specs.items():
                 group.create_array(
-                    name, shape=a.shape, dtype=a.dtype, chunks=a.chunks, fill_value=a.fill,
-                    dimension_names=list(a.dims), config={"write_empty_chunks": True},
+                    name,
+                    shape=a.shape,
+                    dtype=a.dtype,
+                    chunks=a.chunks,
+                    fill_value=a.fill,
+                    dimension_names=list(a.dims),
+                    config={"write_empty_chunks": True},
                 )
             group.attrs["n_trajectories"] = int(specs["complete"].shape[0])
         root.attrs.update(attrs)  # last: a store without attributes is visibly unfinished

@@ -55,8 +55,21 @@ def _spectrum(ax, ds: xr.Dataset, pde: PDE, length_scale: float) -> None:
         t = float(ds["time"].values[t_index])
         for g, label in enumerate(labels):
             e_g = e[0, g].numpy()[keep]
-            ax.loglog(k[keep], np.where(e_g > 0, e_g, np.nan), style,
-                      label=f"{label}, {_time_label(t, units)}")
+            ax.loglog(
+                k[keep],
+                np.where(e_g > 0, e_g, np.nan),
+                style,
+                label=f"{label}, {_time_label(t, units)}",
+            )
+    top = max(
+        (
+            line.get_ydata()[np.isfinite(line.get_ydata())].max(initial=0.0)
+            for line in ax.get_lines()
+        ),
+        default=0.0,
+    )
+    if top > 0:  # hide the round-off floor (~1e-32 of the peak in float64)
+        ax.set_ylim(bottom=top * 1e-14)
     ax.set_xlabel("wavenumber k")
     ax.set_ylabel("E(k)")
     ax.set_title("energy spectrum")
@@ -107,16 +120,18 @@ def _plot_2d(ds: xr.Dataset, pde: PDE) -> plt.Figure:
             vmax = float(np.abs(a).max()) or 1.0
             im = ax.imshow(a, origin="lower", extent=extent, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             fig.colorbar(im, ax=ax, shrink=0.8, label=f.units or None)
-            ax.set_title(f"{name}, {_time_label(float(ds['time'].values[ti]), t_units)}",
-                         fontsize="small")
+            ax.set_title(
+                f"{name}, {_time_label(float(ds['time'].values[ti]), t_units)}", fontsize="small"
+            )
             ax.set_xlabel("x")
             ax.set_ylabel("y")
     _spectrum(fig.add_subplot(gs[:, -1]), ds, pde, length_scale=1.0)
     return fig
 
 
-def plot_simulation(ds_or_path: xr.Dataset | str | Path, pde: PDE | None, out_png: str | Path
-                    ) -> Path:
+def plot_simulation(
+    ds_or_path: xr.Dataset | str | Path, pde: PDE | None, out_png: str | Path
+) -> Path:
     """Save a PNG summary of the first trajectory of a simulation store.
 
     Args:
@@ -134,8 +149,9 @@ def plot_simulation(ds_or_path: xr.Dataset | str | Path, pde: PDE | None, out_pn
         fig = _plot_1d(one, pde, float(one["length"]) if per_sample else pde.grid.length[0])
     else:
         fig = _plot_2d(one, pde)
-    fig.suptitle(f"{ds.attrs.get('pde', pde.name)}"
-                 + (" (trajectory 0)" if "trajectory" in ds.dims else ""))
+    fig.suptitle(
+        f"{ds.attrs.get('pde', pde.name)}" + (" (trajectory 0)" if "trajectory" in ds.dims else "")
+    )
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,9 @@ import math
 
 import torch
 
-from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
 from pdesurr.solvers.pde import PDE, ParameterError, batched, check, per_sample, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
 
 
 class KuramotoSivashinsky(PDE):

@@ -40,9 +40,9 @@ import math
 
 import torch
 
-from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
 from pdesurr.solvers.pde import PDE, ParameterError, batched, check, per_sample, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
 
 FORCINGS = ("none", "kolmogorov")
 
@@ -199,12 +199,15 @@ class NavierStokes2D(PDE):
         nu = torch.as_tensor(self.viscosity, dtype=torch.float64).reshape(-1, 1, 1, 1)
         alpha = torch.as_tensor(self.drag, dtype=torch.float64).reshape(-1, 1, 1, 1)
         amp = torch.as_tensor(self.forcing_amplitude, dtype=torch.float64).reshape(-1, 1, 1, 1)
-        check(bool((nu * k * k + alpha > 0).all()), "viscosity", "laminar flow needs nu or drag > 0")
+        check(
+            bool((nu * k * k + alpha > 0).all()), "viscosity", "laminar flow needs nu or drag > 0"
+        )
         w = amp * self.forcing_field()[None, None] / (nu * k * k + alpha)
         return w.expand(batch, 1, *self.grid.shape).clone()
 
     def _random(self, batch, generator, peak_wavenumber: float = 4.0, energy: float = 0.5):
-        """Gaussian random vorticity with energy spectrum ``E(k) ~ k^4 exp(-2 (k/k_p)^2)`` (peak at ``k_p``)
+        """Gaussian random vorticity with energy spectrum ``E(k) ~ k^4 exp(-2 (k/k_p)^2)``
+        (peak at ``k_p``)
         (the shape used for decaying 2D turbulence, e.g. San & Staples 2012), zero mean,
         inside the dealiasing mask, scaled to mean kinetic energy ``energy``."""
         check(peak_wavenumber > 0, "initial.peak_wavenumber", "must be > 0")

@@ -12,14 +12,14 @@ values; :func:`batched` turns either into a tensor that broadcasts over ``(B, C,
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
 
-from pdesurr.spectral import Grid
 from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.spectral import Grid
 
 
 class ParameterError(ValueError):
@@ -64,7 +64,9 @@ def batched(value, batch: int, ndim: int, dtype, device) -> torch.Tensor | float
     if not isinstance(value, torch.Tensor):
         return float(value)
     if value.numel() != batch:
-        raise ValueError(f"per-trajectory parameter has {value.numel()} values for a batch of {batch}")
+        raise ValueError(
+            f"per-trajectory parameter has {value.numel()} values for a batch of {batch}"
+        )
     return value.to(device=device, dtype=dtype).reshape(batch, *([1] * (ndim - 1)))
 
 
@@ -133,8 +135,8 @@ class PDE(ABC):
         for key in options:
             if key not in accepted:
                 raise ParameterError(
-                    f"initial.{key}", f"not an option of initial condition {kind!r}; "
-                    f"options: {accepted}"
+                    f"initial.{key}",
+                    f"not an option of initial condition {kind!r}; options: {accepted}",
                 )
         return makers[kind](batch, generator, **options)
 

@@ -36,9 +36,9 @@ import math
 
 import torch
 
-from pdesurr.spectral import Grid, energy_spectrum
-from pdesurr.solvers.pde import PDE, ParameterError, check, real_dtype
+from pdesurr.solvers.pde import PDE, check, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.spectral import Grid, energy_spectrum
 
 
 class QuasiGeostrophic(PDE):
@@ -64,27 +64,54 @@ class QuasiGeostrophic(PDE):
         ny = nx if ny is None else ny
         W = L if W is None else W
         for key, n in (("nx", nx), ("ny", ny)):
-            check(isinstance(n, int) and n >= 8 and n % 2 == 0, key, f"must be an even integer >= 8, got {n}")
+            check(
+                isinstance(n, int) and n >= 8 and n % 2 == 0,
+                key,
+                f"must be an even integer >= 8, got {n}",
+            )
         for key, v in (("L", L), ("W", W), ("rd", rd), ("delta", delta), ("H1", H1)):
             check(v > 0, key, f"must be > 0, got {v}")
         check(rek >= 0, "rek", f"must be >= 0, got {rek}")
         check(filterfac >= 0, "filterfac", f"must be >= 0, got {filterfac}")
         self.nx, self.ny, self.L, self.W = nx, ny, float(L), float(W)
         self.beta, self.rd, self.delta, self.H1 = float(beta), float(rd), float(delta), float(H1)
-        self.U1, self.U2, self.rek, self.filterfac = float(U1), float(U2), float(rek), float(filterfac)
+        self.U1, self.U2, self.rek, self.filterfac = (
+            float(U1),
+            float(U2),
+            float(rek),
+            float(filterfac),
+        )
         self.F1 = self.rd**-2 / (1.0 + self.delta)
         self.F2 = self.delta * self.F1
-        self.Qy = (self.beta + self.F1 * (self.U1 - self.U2), self.beta - self.F2 * (self.U1 - self.U2))
+        self.Qy = (
+            self.beta + self.F1 * (self.U1 - self.U2),
+            self.beta - self.F2 * (self.U1 - self.U2),
+        )
         self.grid = Grid((ny, nx), (self.W, self.L), offset=0.5)
         self.fields = (
-            Field("q", channels=2, dims=("layer",), long_name="potential vorticity anomaly", units="1/s"),
+            Field(
+                "q",
+                channels=2,
+                dims=("layer",),
+                long_name="potential vorticity anomaly",
+                units="1/s",
+            ),
         )
 
     def parameters(self) -> dict:
         return {
-            "nx": self.nx, "ny": self.ny, "L": self.L, "W": self.W, "beta": self.beta,
-            "rd": self.rd, "delta": self.delta, "H1": self.H1, "U1": self.U1, "U2": self.U2,
-            "rek": self.rek, "filterfac": self.filterfac,
+            "nx": self.nx,
+            "ny": self.ny,
+            "L": self.L,
+            "W": self.W,
+            "beta": self.beta,
+            "rd": self.rd,
+            "delta": self.delta,
+            "H1": self.H1,
+            "U1": self.U1,
+            "U2": self.U2,
+            "rek": self.rek,
+            "filterfac": self.filterfac,
         }
 
     # --- operators -------------------------------------------------------------------
@@ -150,9 +177,12 @@ class QuasiGeostrophic(PDE):
         of the baroclinic (Phillips) instability; zero drag and ``U1 = U2`` make it neutral."""
         k2 = k * k + l * l
         det = k2 * (k2 + self.F1 + self.F2)
-        a = torch.tensor(
-            [[-(k2 + self.F2), -self.F1], [-self.F2, -(k2 + self.F1)]], dtype=torch.float64
-        ) / det
+        a = (
+            torch.tensor(
+                [[-(k2 + self.F2), -self.F1], [-self.F2, -(k2 + self.F1)]], dtype=torch.float64
+            )
+            / det
+        )
         a = a.to(torch.complex128)
         u = torch.diag(torch.tensor([self.U1, self.U2], dtype=torch.complex128))
         qy = torch.diag(torch.tensor(self.Qy, dtype=torch.complex128))
@@ -164,7 +194,9 @@ class QuasiGeostrophic(PDE):
         """``(B, 2 layers, 2 components (u, v), ny, nx)`` eddy velocities."""
         psi_hat = self.grid.rfft(self.streamfunction(q))
         kk, ll, _ = self._wavenumbers(q.device, q.dtype)
-        return torch.stack([self.grid.irfft(-1j * ll * psi_hat), self.grid.irfft(1j * kk * psi_hat)], 2)
+        return torch.stack(
+            [self.grid.irfft(-1j * ll * psi_hat), self.grid.irfft(1j * kk * psi_hat)], 2
+        )
 
     def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Kinetic energy per layer ``<|grad psi_n|^2>/2``, available potential energy
@@ -203,7 +235,9 @@ class QuasiGeostrophic(PDE):
         q1 = 1e-7 * r2 + 1e-6 * r1.expand(batch, ny, nx)
         return torch.stack([q1, torch.zeros_like(q1)], 1)
 
-    def _baroclinic_mode(self, batch, generator, mode_x: int = 4, mode_y: int = 0, amplitude: float = 1e-7):
+    def _baroclinic_mode(
+        self, batch, generator, mode_x: int = 4, mode_y: int = 0, amplitude: float = 1e-7
+    ):
         k = 2 * math.pi * mode_x / self.L
         l = 2 * math.pi * mode_y / self.W
         evals, evecs = torch.linalg.eig(self.linear_matrix(k, l))

@@ -104,7 +104,8 @@ class Stepper:
             raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
         if save_every < 1 or n_saves < 0 or skip < 0:
             raise ValueError(
-                f"need save_every >= 1, n_saves >= 0, skip >= 0; got {save_every}, {n_saves}, {skip}"
+                "need save_every >= 1, n_saves >= 0, skip >= 0; "
+                f"got {save_every}, {n_saves}, {skip}"
             )
         self.diverged: dict[int, tuple[int, float]] = {}
         integ, filt = self._prepared(u0)

@@ -48,4 +48,3 @@ def spectral_resample(u: torch.Tensor, shape_out: tuple[int, ...]) -> torch.Tens
         out[(Ellipsis, *d)] = u_hat[(Ellipsis, *s)]
     scale = math.prod(shape_out) / math.prod(shape_in)
     return torch.fft.irfftn(out * scale, s=tuple(shape_out), dim=tuple(range(-ndim, 0)))
-

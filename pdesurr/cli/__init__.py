@@ -1,0 +1,108 @@
+"""The ``pdesurr`` command: ``simulate``, ``generate``, ``info``, ``presets``, ``demo``.
+
+``main(argv)`` returns the exit code: 0 success; 2 a bad configuration or input (a preset
+or spec error, a bad ``--initial`` file, an existing output without ``--overwrite``, an
+unusable store; argparse usage errors also exit 2); 3 the simulation diverged. Errors
+print one line ``pdesurr: error: <message>`` to stderr, no traceback. Only this package
+reads the command line, the environment (MPI launch, threads) and the terminal; the
+library functions it calls take explicit arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from pdesurr.cli import demo as demo_cmd
+from pdesurr.cli import generate as generate_cmd
+from pdesurr.cli.info import cmd_info
+from pdesurr.cli.simulate import (
+    EXIT_DIVERGED,
+    EXIT_INPUT,
+    InputError,
+    cmd_presets,
+    cmd_simulate,
+    load_config,
+    load_initial,
+)
+from pdesurr.config import ConfigError
+from pdesurr.data.store import StoreError
+from pdesurr.solvers import DivergenceError, ParameterError
+
+__all__ = ["build_parser", "load_config", "load_initial", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pdesurr", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: torch's, divided among the MPI ranks of a node)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="run a solver preset and write a zarr store")
+    p.add_argument("preset", help="preset name in solvers/ or a path to a .toml")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a preset key (TOML literal); repeatable",
+    )
+    p.add_argument("--initial", metavar="FILE.npy", help="initial state (C,*S) or (B,C,*S)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="= --set run.steps=N")
+    length.add_argument("--t-end", type=float, help="= --set run.t_end=T")
+    p.add_argument("--save-every", type=int, help="= --set run.save_every=K")
+    p.add_argument("--batch", type=int, help="= --set run.batch=B")
+    p.add_argument("--device", help="= --set run.device=DEV (cpu, cuda, cuda:1)")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="= --set run.dtype=...")
+    p.add_argument("--out", required=True, help="output store (OUT.zarr)")
+    p.add_argument("--plot", help="also write a PNG summary here")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=cmd_simulate)
+
+    generate_cmd.add_parser(sub)
+
+    p = sub.add_parser("info", help="describe a store written by pdesurr")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("presets", help="list the solver presets in solvers/")
+    p.set_defaults(func=cmd_presets)
+
+    demo_cmd.add_parser(sub)
+    return parser
+
+
+def _set_threads(requested: int | None) -> None:
+    if requested is not None:
+        torch.set_num_threads(max(1, requested))
+        return
+    comm = generate_cmd.world_comm()
+    if comm is not None:  # ranks sharing a node must not each take every core
+        per_rank = (os.cpu_count() or 1) // generate_cmd.ranks_per_node(comm)
+        torch.set_num_threads(max(1, per_rank))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _set_threads(args.threads)
+    try:
+        return args.func(args)
+    except (ConfigError, ParameterError, InputError, FileExistsError, StoreError) as e:
+        code, message = EXIT_INPUT, str(e)
+    except DivergenceError as e:
+        code, message = EXIT_DIVERGED, f"{e}; try a smaller integrator.dt"
+    print(f"pdesurr: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
