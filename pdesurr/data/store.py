@@ -80,14 +80,16 @@ def layout(spec, pde) -> tuple[dict[str, dict[str, ArraySpec]], dict[str, dict[s
             a[field.name] = ArraySpec(
                 shape, dtype, ("trajectory", "time", *field.dims[: len(extra)], *dims), chunks
             )
-        for name in ("seed",):
-            a[name] = ArraySpec((n,), "int64", ("trajectory",), (max(n, 1),))
+        # per-trajectory arrays are chunked by the spec's batch, the unit one rank writes,
+        # so no two ranks ever write into the same chunk
+        per = (max(1, min(spec.batch, n)),)
+        a["seed"] = ArraySpec((n,), "int64", ("trajectory",), per)
         for name in spec.sampled_parameters:
-            a[name] = ArraySpec((n,), "float64", ("trajectory",), (max(n, 1),))
-        a["complete"] = ArraySpec((n,), "bool", ("trajectory",), (1,), False)
-        a["diverged"] = ArraySpec((n,), "bool", ("trajectory",), (1,), False)
-        a["divergence_step"] = ArraySpec((n,), "int64", ("trajectory",), (1,), -1)
-        a["divergence_time"] = ArraySpec((n,), "float64", ("trajectory",), (1,), 0.0)
+            a[name] = ArraySpec((n,), "float64", ("trajectory",), per)
+        a["complete"] = ArraySpec((n,), "bool", ("trajectory",), per, False)
+        a["diverged"] = ArraySpec((n,), "bool", ("trajectory",), per, False)
+        a["divergence_step"] = ArraySpec((n,), "int64", ("trajectory",), per, -1)
+        a["divergence_time"] = ArraySpec((n,), "float64", ("trajectory",), per, 0.0)
         arrays[split] = a
         coords[split] = c
     return arrays, coords
@@ -188,27 +190,30 @@ class StoreBase:
         return out
 
     def write_batch(self, split: str, indices, fields: dict, params: dict, seeds, divergence: dict):
-        """Write trajectories ``indices`` of ``split`` (data first, completion flags last).
+        """Write the contiguous trajectories ``indices`` of ``split``: data first, then the
+        per-trajectory records, completion flags last.
 
         ``fields[name]`` is ``(len(indices), frames, ...)``; ``divergence`` maps a position
         in ``indices`` to ``(step, time)`` for trajectories that blew up (their data are
-        not written, their flags say why)."""
+        not written, their records say where)."""
+        rows = slice(indices[0], indices[-1] + 1)
+        if rows.stop - rows.start != len(indices):
+            raise ValueError("write_batch needs contiguous trajectory indices")
         for pos, i in enumerate(indices):
             if pos not in divergence:
                 for name, values in fields.items():
                     self.set(split, name, i, values[pos])
         for name, values in params.items():
-            for pos, i in enumerate(indices):
-                self.set(split, name, i, values[pos])
-        for pos, i in enumerate(indices):
-            self.set(split, "seed", i, seeds[pos])
-            step, time = divergence.get(pos, (-1, 0.0))
-            self.set(split, "diverged", i, pos in divergence)
-            self.set(split, "divergence_step", i, step)
-            self.set(split, "divergence_time", i, time)
+            self.set(split, name, rows, np.asarray(values, dtype=np.float64))
+        n = len(indices)
+        self.set(split, "seed", rows, np.asarray(seeds, dtype=np.int64))
+        self.set(split, "diverged", rows, np.array([p in divergence for p in range(n)]))
+        steps = [divergence.get(p, (-1, 0.0))[0] for p in range(n)]
+        times = [divergence.get(p, (-1, 0.0))[1] for p in range(n)]
+        self.set(split, "divergence_step", rows, np.asarray(steps, dtype=np.int64))
+        self.set(split, "divergence_time", rows, np.asarray(times, dtype=np.float64))
         self.flush()
-        for i in indices:
-            self.set(split, "complete", i, True)
+        self.set(split, "complete", rows, np.ones(n, dtype=bool))
         self.flush()
 
     def statistics(self, split: str) -> dict:
