@@ -144,6 +144,31 @@ def check_kwargs(fn, kwargs: dict, section: str, source: str, skip: int = 0) -> 
             raise ConfigError(f"{source}: missing required key {section}.{p.name}")
 
 
+def check_section(
+    values: dict, section: str, schema: dict[str, tuple[type, object]], source: str
+) -> dict:
+    """Validate a table against ``{key: (type, default)}`` (default ``...`` = required);
+    returns the table with defaults filled in."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: [{section}] must be a table")
+    for key, value in values.items():
+        if key not in schema:
+            raise ConfigError(
+                f"{source}: unknown key {section}.{key}{_suggest(key, schema)}; "
+                f"known: {list(schema)}"
+            )
+        expected = schema[key][0]
+        if not _type_ok(value, expected):
+            name = getattr(expected, "__name__", str(expected))
+            raise ConfigError(f"{source}: {section}.{key} = {value!r} should be {name}")
+    out = {}
+    for key, (_, default) in schema.items():
+        if key not in values and default is ...:
+            raise ConfigError(f"{source}: missing required key {section}.{key}")
+        out[key] = values.get(key, default)
+    return out
+
+
 def _jsonable(value):
     if isinstance(value, torch.Tensor):
         return value.tolist()

@@ -19,6 +19,7 @@ import torch
 
 from pdesurr.cli import demo as demo_cmd
 from pdesurr.cli import generate as generate_cmd
+from pdesurr.cli import train as train_cmd
 from pdesurr.cli.info import cmd_info
 from pdesurr.cli.simulate import (
     EXIT_DIVERGED,
@@ -32,6 +33,7 @@ from pdesurr.cli.simulate import (
 from pdesurr.config import ConfigError
 from pdesurr.data.store import StoreError
 from pdesurr.solvers import DivergenceError, ParameterError
+from pdesurr.training.checkpoint import CheckpointError
 
 __all__ = ["build_parser", "load_config", "load_initial", "main"]
 
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     generate_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
 
     p = sub.add_parser("info", help="describe a store written by pdesurr")
     p.add_argument("path")
@@ -96,7 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _set_threads(args.threads)
     try:
         return args.func(args)
-    except (ConfigError, ParameterError, InputError, FileExistsError, StoreError) as e:
+    except (
+        ConfigError,
+        ParameterError,
+        InputError,
+        FileExistsError,
+        StoreError,
+        CheckpointError,
+    ) as e:
         code, message = EXIT_INPUT, str(e)
     except DivergenceError as e:
         code, message = EXIT_DIVERGED, f"{e}; try a smaller integrator.dt"

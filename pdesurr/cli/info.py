@@ -90,10 +90,45 @@ def describe_dataset(path: Path) -> str:
     return "\n".join(lines)
 
 
-# kind of path -> describer; checkpoints come later
+def describe_checkpoint(path: Path) -> str:
+    """A human summary of a training checkpoint."""
+    from pdesurr.training.checkpoint import build_model, load_weights, read_config
+
+    config = read_config(path)
+    model = build_model(config)
+    load_weights(path, model)
+    n_params = sum(p.numel() for p in model.parameters())
+    data, prov = config["data"], config.get("provenance", {})
+    dataset = prov.get("dataset", {}).get("name", "?")
+    lines = [
+        f"{path}: checkpoint (pdesurr {config.get('pdesurr_version', '?')}), "
+        f"step {config.get('step')}",
+        f"  model:       {config['model']['kind']} ({n_params:,} parameters)",
+        "  arguments:   " + ", ".join(f"{k}={v}" for k, v in config["model"]["args"].items()),
+        f"  data:        history {data['history']}, channels {data['channels']}, "
+        f"{data['ndim']}D, conditioning {data['conditioning']}, predicts the {data['predict']}",
+        f"  trained on:  dataset {dataset!r} ({prov.get('store')}, "
+        f"fingerprint {prov.get('fingerprint')})",
+        f"  objective:   {config['recipe']['objective']}",
+    ]
+    metrics = config.get("metrics", {})
+    if metrics:
+        lines.append(
+            "  metrics:     "
+            + ", ".join(
+                f"{k} {v:.4g}" for k, v in metrics.items() if k != "step" and isinstance(v, float)
+            )
+        )
+    training_state = (path / "training_state.pt").is_file()
+    lines.append(f"  resumable:   {'yes' if training_state else 'no (weights only)'}")
+    return "\n".join(lines)
+
+
+# kind of path -> describer
 DESCRIBERS: dict[str, Callable[[Path], str]] = {
     STORE_KIND: describe_trajectory,
     "dataset": describe_dataset,
+    "checkpoint": describe_checkpoint,
 }
 
 
@@ -101,6 +136,8 @@ def path_kind(path: Path) -> str:
     """What ``path`` holds: a key of ``DESCRIBERS``; raises InputError otherwise."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
+    if path.is_dir() and (path / "config.json").is_file():
+        return "checkpoint"
     try:
         fmt = detect_format(path)
     except StoreError as e:

@@ -158,3 +158,44 @@ class WindowDataset(Dataset):
             "trajectory": torch.tensor(int(self.trajectories[pos])),
             "time_index": torch.tensor(t0),
         }
+
+    # --- batches for the trainer ----------------------------------------------------
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw frames ``(B, history + horizon, C, *S)`` and cond ``(B, n_cond)`` of windows."""
+        frames = torch.stack([self.window(int(i)) for i in indices])
+        pos = torch.as_tensor([self.locate(int(i))[0] for i in indices])
+        return frames, self.cond[pos]
+
+    def nbytes(self) -> int:
+        """Bytes of the whole split (usable trajectories) at this dataset's dtype."""
+        store = self._handle()
+        per = sum(int(np.prod(store.array(self.split, f["name"]).shape[1:])) for f in self.fields)
+        return per * len(self.trajectories) * torch.finfo(self.dtype).bits // 8
+
+    def to_memory(self) -> MemoryWindows:
+        """The same windows served from one in-memory tensor (no reads per batch)."""
+        store = self._handle()
+        parts = []
+        for f in self.fields:
+            x = np.asarray(store.read(self.split, f["name"]))[self.trajectories]
+            parts.append(x if f["channels"] > 1 else x[:, :, None])
+        return MemoryWindows(self, torch.as_tensor(np.concatenate(parts, 2), dtype=self.dtype))
+
+
+class MemoryWindows:
+    """The windows of a :class:`WindowDataset` from an in-memory ``(N, T, C, *S)`` tensor."""
+
+    def __init__(self, source: WindowDataset, data: torch.Tensor):
+        self.data = data
+        self.cond = source.cond
+        self.per_trajectory = source.per_trajectory
+        self.offsets = torch.arange(source.history + source.horizon) * source.stride
+
+    def __len__(self) -> int:
+        return self.data.shape[0] * self.per_trajectory
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(list(indices))
+        pos, t0 = idx // self.per_trajectory, idx % self.per_trajectory
+        frames = self.data[pos[:, None], t0[:, None] + self.offsets]  # (B, W, C, *S)
+        return frames, self.cond[pos]

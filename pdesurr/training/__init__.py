@@ -1,0 +1,1 @@
+"""Training: recipes, objectives, the fit loop, checkpoints, distributed setup."""

@@ -1,0 +1,313 @@
+"""The offline training loop, flat and readable top to bottom (nanoGPT style).
+
+One iteration: batch of step ``s`` from the stateless sampler -> standardised frames ->
+objective (pushforward by default) -> backward -> gradient clipping -> AdamW step ->
+warm-up + cosine learning rate -> EMA update. Every ``eval_every`` steps the one-step
+validation loss; every ``checkpoint_every`` steps (and at the end) a checkpoint. Under
+``torch.distributed`` the objective runs inside DDP, each rank taking its share of the
+global batch. Resuming from ``out/checkpoint`` restores weights, optimizer, scheduler,
+EMA and step; the sampler and the pushforward draws are functions of the step, so a
+resumed run computes the same losses as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from pdesurr import __version__
+from pdesurr.data.store import open_store
+from pdesurr.data.windows import WindowDataset
+from pdesurr.models import MODELS
+from pdesurr.training import objectives
+from pdesurr.training.checkpoint import (
+    load_training_state,
+    load_weights,
+    read_config,
+    save_checkpoint,
+)
+from pdesurr.training.distributed import DistContext
+from pdesurr.training.recipe import Recipe
+from pdesurr.training.sampler import StepSampler
+from pdesurr.training.surrogate import Surrogate
+
+SINGLE = DistContext()
+IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
+
+
+class Objective(nn.Module):
+    """The loss as a module, so DDP sees one forward per step."""
+
+    def __init__(self, surrogate: Surrogate, recipe: Recipe):
+        super().__init__()
+        self.surrogate = surrogate
+        self.kind, self.unroll = recipe.objective["kind"], recipe.objective["unroll"]
+        self.history, self.seed = recipe.data["history"], recipe.train["seed"]
+
+    def forward(self, frames, cond, step: int):
+        s = self.surrogate
+        shape = (1, 1, -1) + (1,) * (frames.ndim - 3)
+        frames = (frames - s.mean.reshape(shape)) / s.std.reshape(shape)
+        return objectives.loss(
+            self.kind, s, frames, cond, self.history, self.unroll, step, self.seed
+        )
+
+
+@dataclass
+class FitResult:
+    step: int
+    history: list = field(default_factory=list)
+    checkpoint: Path | None = None
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def build(recipe: Recipe, device="cpu"):
+    """Datasets, statistics and the (untrained) surrogate of a recipe."""
+    d = recipe.data
+    kwargs = dict(history=d["history"], stride=d["stride"], conditioning=tuple(d["conditioning"]))
+    train = WindowDataset(d["store"], d["train_split"], horizon=recipe.horizon, **kwargs)
+    store = open_store(d["store"])
+    valid = None
+    if d["valid_split"] in store.splits:
+        valid = WindowDataset(d["store"], d["valid_split"], horizon=1, **kwargs)
+    channels = train.channels
+    mean = std = None
+    if d["normalize"]:
+        stats = store.statistics(d["train_split"])
+        mean = torch.tensor(np.concatenate([stats[f["name"]]["mean"] for f in train.fields]))
+        std = torch.tensor(np.concatenate([stats[f["name"]]["std"] for f in train.fields]))
+        std = torch.where(std > 0, std, torch.ones_like(std))
+    provenance = {
+        "store": str(d["store"]),
+        "fingerprint": store.attrs["fingerprint"],
+        "dataset": json.loads(store.attrs["spec"]),
+        "pdesurr_version": __version__,
+    }
+    if hasattr(store, "close"):
+        store.close()
+    ndim = train.spatial_ndim(train._handle())
+    options = {k: v for k, v in recipe.model.items() if k != "kind"}
+    args = dict(
+        in_channels=d["history"] * channels,
+        out_channels=channels,
+        ndim=ndim,
+        cond_dim=len(d["conditioning"]),
+        **options,
+    )
+    torch.manual_seed(recipe.train["seed"])
+    model = MODELS[recipe.model["kind"]](**args)
+    surrogate = Surrogate(
+        model,
+        d["history"],
+        channels,
+        mean.float() if mean is not None else None,
+        std.float() if std is not None else None,
+        d["predict"],
+    ).to(device)
+    config = {
+        "model": {"kind": recipe.model["kind"], "args": args},
+        "data": {
+            "history": d["history"],
+            "channels": channels,
+            "ndim": ndim,
+            "conditioning": d["conditioning"],
+            "predict": d["predict"],
+            "stride": d["stride"],
+            "mean": None if mean is None else mean.tolist(),
+            "std": None if std is None else std.tolist(),
+            "fields": train.fields,
+        },
+        "recipe": recipe.resolved(),
+        "provenance": provenance,
+    }
+    return train, valid, surrogate, config
+
+
+@torch.no_grad()
+def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device) -> dict:
+    """One-step loss (standardised MSE) and relative L2 (physical) on up to ``n`` windows."""
+    surrogate.eval()
+    idx = np.linspace(0, len(valid) - 1, min(n, len(valid))).round().astype(int)
+    mse = rel = 0.0
+    for chunk in np.array_split(idx, max(1, len(idx) // 64)):
+        frames, cond = valid.batch(chunk)
+        frames, cond = frames.to(device), cond.to(device)
+        window, target = frames[:, : surrogate.history], frames[:, surrogate.history]
+        pred = surrogate(window, cond if cond.shape[1] else None)
+        shape = (1, -1) + (1,) * (target.ndim - 2)
+        z = (pred - target) / surrogate.std.reshape(shape)
+        mse += float((z**2).mean()) * len(chunk)
+        num = (pred - target).flatten(1).norm(dim=1)
+        rel += float((num / target.flatten(1).norm(dim=1).clamp_min(1e-12)).sum())
+    surrogate.train()
+    return {"valid_loss": mse / len(idx), "valid_rel_l2": rel / len(idx)}
+
+
+def fit(
+    recipe: Recipe,
+    ctx: DistContext = SINGLE,
+    progress: bool = True,
+    stop_after: int | None = None,
+    resume: bool = True,
+) -> FitResult:
+    """Train ``recipe``; ``stop_after`` ends early (as a job's wall-time would)."""
+    t, opt_cfg = recipe.train, recipe.optim
+    device = torch.device(t["device"])
+    out = Path(t["out"])
+    ckpt_dir = out / "checkpoint"
+    train, valid, surrogate, config = build(recipe, device)
+    source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
+
+    optimizer = torch.optim.AdamW(
+        surrogate.parameters(), lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"]
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: lr_factor(s, opt_cfg["warmup"], opt_cfg["steps"], opt_cfg["min_lr_ratio"]),
+    )
+    ema = None
+    if opt_cfg["ema"] > 0:
+        ema = AveragedModel(surrogate, multi_avg_fn=get_ema_multi_avg_fn(opt_cfg["ema"]))
+    start = 0
+    if resume and ckpt_dir.exists():
+        saved = read_config(ckpt_dir)
+        if saved["model"] != json.loads(json.dumps(config["model"])):
+            raise ValueError(
+                f"{ckpt_dir} holds a different model ({saved['model']['kind']}, "
+                f"{saved['model']['args']}); use another train.out"
+            )
+        state = load_training_state(ckpt_dir)
+        surrogate.load_state_dict(state["surrogate"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"])
+        start = int(state["step"])
+    objective = Objective(surrogate, recipe)
+    runner = DistributedDataParallel(objective) if ctx.active else objective
+    sampler = StepSampler(len(source), opt_cfg["batch_size"], t["seed"], ctx.rank, ctx.world)
+    amp = opt_cfg["amp"] and device.type == "cuda"
+
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "metrics.jsonl").open("a") if ctx.is_main else None
+    bar = None
+    if progress and ctx.is_main:
+        from tqdm import tqdm
+
+        bar = tqdm(total=opt_cfg["steps"], initial=start, unit="step", desc="train")
+    history, end = [], opt_cfg["steps"] if stop_after is None else min(opt_cfg["steps"], stop_after)
+    t_last, samples = time.perf_counter(), 0
+
+    def checkpoint(step):
+        weights = (ema.module if ema is not None else surrogate).model.state_dict()
+        state = {
+            "surrogate": surrogate.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "step": step,
+            "ledger": {"kind": "offline", "sampler_seed": t["seed"], "steps": step},
+        }
+        if ema is not None:
+            state["ema"] = ema.state_dict()
+        metrics = {k: v for r in history for k, v in r.items()}  # latest value of each
+        return save_checkpoint(
+            ckpt_dir, weights, {**config, "step": step, "metrics": metrics}, state
+        )
+
+    for step in range(start, end):
+        frames, cond = source.batch(sampler.batch(step))  # (b, W, C, *S), (b, n_cond)
+        frames, cond = frames.to(device), cond.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = runner(frames, cond if cond.shape[1] else None, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt_cfg["grad_clip"])
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(surrogate)
+        samples += len(frames)
+
+        record = None
+        if (step + 1) % t["log_every"] == 0 or step + 1 == end:
+            value = loss.detach()
+            if ctx.active:
+                torch.distributed.all_reduce(value)
+                value = value / ctx.world
+            now = time.perf_counter()
+            record = {
+                "step": step + 1,
+                "loss": float(value),
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm),
+                "samples_per_s": samples * ctx.world / (now - t_last),
+            }
+            t_last, samples = now, 0
+        if (
+            ((step + 1) % t["eval_every"] == 0 or step + 1 == end)
+            and valid is not None
+            and ctx.is_main
+        ):
+            record = record or {"step": step + 1}
+            record.update(
+                validate(
+                    ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
+                )
+            )
+        if record is not None:
+            history.append(record)
+            if log_file:
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
+        if bar is not None:
+            bar.update(1)
+        ckpt_every = t["checkpoint_every"]
+        if ctx.is_main and ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
+            checkpoint(step + 1)
+    path = checkpoint(end) if ctx.is_main else None
+    if ctx.active:
+        torch.distributed.barrier()
+    if bar is not None:
+        bar.close()
+    if log_file:
+        log_file.close()
+    return FitResult(step=end, history=history, checkpoint=path)
+
+
+def load_for_inference(path):
+    """Re-exported for convenience: :func:`pdesurr.training.checkpoint.load_surrogate`."""
+    from pdesurr.training.checkpoint import load_surrogate
+
+    return load_surrogate(path)
+
+
+__all__ = [
+    "FitResult",
+    "build",
+    "fit",
+    "load_for_inference",
+    "load_weights",
+    "lr_factor",
+    "validate",
+]

@@ -1,0 +1,171 @@
+"""Training recipes (``train/*.toml``): data, model, objective, optimiser, run.
+
+::
+
+    [data]       store (path); spec (a datasets/ spec, generated into ``store`` when it is
+                 missing); history; stride; normalize; conditioning; predict
+    [model]      preset = "fno/small" (a models/ preset) and/or kind + constructor options
+    [objective]  kind = "pushforward" (default) | "unrolled" | "one_step"; unroll
+    [optim]      lr, weight_decay, batch_size, steps, warmup, min_lr_ratio, grad_clip,
+                 ema (decay, 0 = off), amp (bf16 autocast, CUDA only)
+    [train]      seed, device, out, eval_every, eval_windows, log_every, checkpoint_every
+
+``in_channels``, ``out_channels``, ``ndim`` and ``cond_dim`` of the model come from the
+data (``history x C``, ``C``, the store's spatial dims, ``len(conditioning)``).
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdesurr.config import (
+    CATALOGUE_ROOT,
+    ConfigError,
+    _suggest,
+    check_kwargs,
+    check_section,
+    load_toml,
+)
+from pdesurr.models import MODELS
+
+SCHEMA = {
+    "data": {
+        "store": (str, ...),
+        "spec": (str | None, None),
+        "train_split": (str, "train"),
+        "valid_split": (str, "valid"),
+        "history": (int, 1),
+        "stride": (int, 1),
+        "normalize": (bool, True),
+        "conditioning": (list[str], []),
+        "predict": (str, "residual"),
+    },
+    "objective": {"kind": (str, "pushforward"), "unroll": (int, 2)},
+    "optim": {
+        "lr": (float, 1e-3),
+        "weight_decay": (float, 1e-4),
+        "batch_size": (int, 16),
+        "steps": (int, 1000),
+        "warmup": (int, 0),
+        "min_lr_ratio": (float, 0.0),
+        "grad_clip": (float, 1.0),
+        "ema": (float, 0.0),
+        "amp": (bool, False),
+    },
+    "train": {
+        "seed": (int, 0),
+        "device": (str, "cpu"),
+        "out": (str, "runs/run"),
+        "eval_every": (int, 100),
+        "eval_windows": (int, 256),
+        "log_every": (int, 10),
+        "checkpoint_every": (int, 0),
+    },
+}
+OBJECTIVES = ("one_step", "pushforward", "unrolled")
+
+
+def find_recipe(name: str | Path) -> Path:
+    path = Path(name)
+    if path.is_file():
+        return path
+    for root in (Path.cwd(), CATALOGUE_ROOT):
+        candidate = root / "train" / f"{path.stem}.toml"
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in (CATALOGUE_ROOT / "train").glob("*.toml"))
+    raise ConfigError(f"no recipe {str(name)!r}: not a file, nor in train/ ({known})")
+
+
+def model_preset(name: str) -> dict:
+    """``models/<kind>/<variant>.toml``'s ``[model]`` table, from ``"kind/variant"``."""
+    kind, _, variant = name.partition("/")
+    path = CATALOGUE_ROOT / "models" / kind / f"{variant or 'default'}.toml"
+    if not path.is_file():
+        raise ConfigError(f"model.preset = {name!r}: no file {path}")
+    with open(path, "rb") as f:
+        return tomllib.load(f).get("model", {})
+
+
+@dataclass
+class Recipe:
+    data: dict
+    model: dict  # kind + options (preset resolved)
+    objective: dict
+    optim: dict
+    train: dict
+    source: str = "<recipe>"
+
+    @classmethod
+    def load(cls, name: str | Path, overrides: list[str] = ()) -> Recipe:
+        path = find_recipe(name)
+        return cls.from_dict(load_toml(path, overrides), str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "<recipe>") -> Recipe:
+        raw = copy.deepcopy(raw)
+        for key in raw:
+            if key not in (*SCHEMA, "model"):
+                raise ConfigError(
+                    f"{source}: unknown section [{key}]{_suggest(key, [*SCHEMA, 'model'])}"
+                )
+        sections = {
+            k: check_section(raw.get(k, {}), k, schema, source) for k, schema in SCHEMA.items()
+        }
+        model = dict(raw.get("model", {}))
+        if "preset" in model:
+            model = {**model_preset(model.pop("preset")), **model}
+        kind = model.pop("kind", None)
+        if kind not in MODELS:
+            raise ConfigError(
+                f"{source}: model.kind = {kind!r}; choose from {sorted(MODELS)}"
+                + _suggest(str(kind), MODELS)
+            )
+        check_kwargs(MODELS[kind].__init__, model, "model", source, skip=5)
+        r = cls(model={"kind": kind, **model}, source=source, **sections)
+        r.validate()
+        return r
+
+    def _err(self, key, msg):
+        return ConfigError(f"{self.source}: {key}: {msg}")
+
+    def validate(self) -> None:
+        d, o, opt, t = self.data, self.objective, self.optim, self.train
+        if o["kind"] not in OBJECTIVES:
+            raise self._err("objective.kind", f"{o['kind']!r}; choose from {OBJECTIVES}")
+        if o["unroll"] < 1:
+            raise self._err("objective.unroll", f"must be >= 1, got {o['unroll']}")
+        if d["predict"] not in ("state", "residual"):
+            raise self._err("data.predict", f"must be 'state' or 'residual', got {d['predict']!r}")
+        for key in ("history", "stride"):
+            if d[key] < 1:
+                raise self._err(f"data.{key}", f"must be >= 1, got {d[key]}")
+        for key in ("batch_size", "steps"):
+            if opt[key] < 1:
+                raise self._err(f"optim.{key}", f"must be >= 1, got {opt[key]}")
+        if not opt["lr"] > 0:
+            raise self._err("optim.lr", f"must be > 0, got {opt['lr']}")
+        if not 0 <= opt["ema"] < 1:
+            raise self._err("optim.ema", f"must be in [0, 1), got {opt['ema']}")
+        if not 0 <= opt["min_lr_ratio"] <= 1:
+            raise self._err("optim.min_lr_ratio", f"must be in [0, 1], got {opt['min_lr_ratio']}")
+        for key in ("eval_every", "log_every", "eval_windows"):
+            if t[key] < 1:
+                raise self._err(f"train.{key}", f"must be >= 1, got {t[key]}")
+
+    @property
+    def horizon(self) -> int:
+        """Target frames per window: what the objective unrolls."""
+        return 1 if self.objective["kind"] == "one_step" else self.objective["unroll"]
+
+    def resolved(self) -> dict:
+        return {
+            "data": self.data,
+            "model": self.model,
+            "objective": self.objective,
+            "optim": self.optim,
+            "train": self.train,
+        }
