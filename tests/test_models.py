@@ -1,0 +1,139 @@
+"""The contract battery, run over every registered model (a new model is tested the moment
+it is registered in pdesurr.models.MODELS)."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+from pdesurr.models import MODELS
+from pdesurr.training.checkpoint import build_model, load_weights, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_options(kind):
+    path = ROOT / "models" / kind / "small.toml"
+    assert path.is_file(), f"models/{kind}/small.toml is missing"
+    with open(path, "rb") as f:
+        options = tomllib.load(f)["model"]
+    assert options.pop("kind") == kind
+    return options
+
+
+def make(kind, ndim, cond_dim=0, in_channels=3, out_channels=2, seed=0):
+    torch.manual_seed(seed)
+    args = dict(in_channels=in_channels, out_channels=out_channels, ndim=ndim, cond_dim=cond_dim)
+    return MODELS[kind](**args, **small_options(kind)), args
+
+
+def inputs(ndim, batch=3, channels=3, size=32, cond_dim=0, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, *([size] * ndim), generator=gen)
+    cond = torch.rand(batch, cond_dim, generator=gen) if cond_dim else None
+    return x, cond
+
+
+CASES = [(k, n) for k in sorted(MODELS) for n in (1, 2)]
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+@pytest.mark.parametrize("cond_dim", [0, 2])
+def test_shape_and_dtype(kind, ndim, cond_dim):
+    model, _ = make(kind, ndim, cond_dim)
+    x, cond = inputs(ndim, cond_dim=cond_dim)
+    y = model(x, cond=cond)
+    assert y.shape == (3, 2, *x.shape[2:]) and y.dtype == x.dtype
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_batch_independence(kind, ndim):
+    model, _ = make(kind, ndim, cond_dim=1)
+    model.eval()
+    x, cond = inputs(ndim, batch=4, cond_dim=1)
+    full = model(x, cond=cond)
+    one = model(x[2:3], cond=cond[2:3])
+    # float32 kernels may differ in summation order with the batch size: tolerance ~1e-5
+    assert torch.allclose(full[2:3], one, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_gradients_reach_every_parameter(kind, ndim):
+    model, _ = make(kind, ndim, cond_dim=1)
+    x, cond = inputs(ndim, cond_dim=1)
+    model(x, cond=cond).square().mean().backward()
+    dead = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
+    assert not dead, f"no gradient reaches {dead}"
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_deterministic_with_seed(kind, ndim):
+    x, _ = inputs(ndim)
+    a, _ = make(kind, ndim, seed=5)
+    b, _ = make(kind, ndim, seed=5)
+    assert torch.equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_conditioning_matters(kind, ndim):
+    model, _ = make(kind, ndim, cond_dim=1)
+    x, _ = inputs(ndim, cond_dim=0)
+    a = model(x, cond=torch.zeros(3, 1))
+    b = model(x, cond=torch.ones(3, 1))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_bad_inputs_raise(kind, ndim):
+    model, _ = make(kind, ndim, cond_dim=1)
+    x, cond = inputs(ndim, cond_dim=1)
+    with pytest.raises(ValueError):
+        model(x[:, :2], cond=cond)  # wrong channel count
+    with pytest.raises(ValueError):
+        model(x, cond=None)  # missing conditioning
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_resolution_change_where_claimed(kind):
+    model, _ = make(kind, 2)
+    x, _ = inputs(2, size=32)
+    if getattr(model, "resolution_invariant", False):
+        y = model(torch.nn.functional.interpolate(x, size=(64, 64)))
+        assert y.shape[-2:] == (64, 64) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_save_load_round_trip(kind, ndim, tmp_path):
+    model, args = make(kind, ndim, cond_dim=1)
+    model.eval()
+    options = {**args, **small_options(kind)}
+    config = {"model": {"kind": kind, "args": options}}
+    save_checkpoint(tmp_path / "ckpt", model.state_dict(), config)
+    again = build_model(config)
+    load_weights(tmp_path / "ckpt", again)
+    again.eval()
+    x, cond = inputs(ndim, cond_dim=1)
+    assert torch.equal(model(x, cond=cond), again(x, cond=cond))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_overfits_one_batch(kind, ndim):
+    model, _ = make(kind, ndim)
+    x, _ = inputs(ndim, batch=4, size=16)
+    target = torch.roll(x[:, :2], 3, -1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(200):
+        loss = (model(x) - target).square().mean()
+        first = first if first is not None else float(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.1 * first
