@@ -8,9 +8,11 @@ never breaks a checkpoint.
 from torch import nn
 
 from pdesurr.models.fno import FNO
+from pdesurr.models.gnn import GNN
 
 MODELS: dict[str, type[nn.Module]] = {
     "fno": FNO,
+    "gnn": GNN,
 }
 
-__all__ = ["MODELS", "FNO"]
+__all__ = ["FNO", "GNN", "MODELS"]

@@ -9,6 +9,11 @@ A model is an ``nn.Module`` built as ``Model(in_channels, out_channels, ndim, co
   when ``cond_dim == 0``.
 * returns ``(B, out_channels, *S)``, same dtype and device as ``x``.
 
+Class attribute ``resolution_invariant``: True when a trained model may be applied on
+another grid (FNO, GNN); the contract tests then run it at a second resolution. Graph
+models also offer ``forward_graph(data)`` for irregular point sets (torch_geometric
+``Data``/``Batch`` with ``x``, ``pos``, ``edge_index``, optional ``cond``).
+
 The constructor's signature is the schema of ``[model]`` in a recipe: keyword options
 only, with defaults, plain types (int, float, bool, str, lists), so a checkpoint can
 rebuild the model from its saved arguments. Models never read the environment.
