@@ -122,7 +122,6 @@ def test_save_load_round_trip(kind, ndim, tmp_path):
     assert torch.equal(model(x, cond=cond), again(x, cond=cond))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind,ndim", CASES)
 def test_overfits_one_batch(kind, ndim):
     model, _ = make(kind, ndim)

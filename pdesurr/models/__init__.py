@@ -9,10 +9,14 @@ from torch import nn
 
 from pdesurr.models.fno import FNO
 from pdesurr.models.gnn import GNN
+from pdesurr.models.lsm import LSM
+from pdesurr.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
     "fno": FNO,
     "gnn": GNN,
+    "lsm": LSM,
+    "unet": UNet,
 }
 
-__all__ = ["FNO", "GNN", "MODELS"]
+__all__ = ["FNO", "GNN", "LSM", "MODELS", "UNet"]

@@ -7,7 +7,9 @@ A model is an ``nn.Module`` built as ``Model(in_channels, out_channels, ndim, co
   frames are stacked into channels by the data layer.
 * ``cond``: ``(B, cond_dim)`` per-sample scalars (lead time, PDE parameters, dt), or None
   when ``cond_dim == 0``.
-* returns ``(B, out_channels, *S)``, same dtype and device as ``x``.
+* returns ``(B, out_channels, *S)``, same dtype and device as ``x`` once the model has
+  been moved there (``model.to(x)``); normalisation layers that couple a batch
+  (LSM's BatchNorm) make samples independent only in ``eval()`` mode.
 
 Class attribute ``resolution_invariant``: True when a trained model may be applied on
 another grid (FNO, GNN); the contract tests then run it at a second resolution. Graph
@@ -46,5 +48,5 @@ def cond_as_channels(x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor
     """Append each conditioning scalar as a constant channel: ``(B, C + n_cond, *S)``."""
     if cond is None or cond.shape[-1] == 0:
         return x
-    view = cond.to(x.dtype).reshape(*cond.shape, *([1] * (x.ndim - 2)))
+    view = cond.to(device=x.device, dtype=x.dtype).reshape(*cond.shape, *([1] * (x.ndim - 2)))
     return torch.cat([x, view.expand(-1, -1, *x.shape[2:])], dim=1)

@@ -3,14 +3,14 @@
 
 A U-Net whose skip features pass through a neural spectral block at every scale::
 
-    h = Lift(cat(x, cond, grid))                      1x1 conv: (B, Cin + n_cond + ndim, *S) -> (B, w, *S)
+    h = Lift(cat(x, cond, grid))        1x1 conv, (B, Cin + n_cond + ndim, *S) -> (B, w, *S)
     x_0 = DoubleConv(h);  x_l = DoubleConv(MaxPool2(x_{l-1}))       (B, C_l, *S / 2**l), l < L
     y_{L-1} = NSB(x_{L-1});  y_l = DoubleConv(cat(NSB(x_l), Up2(y_{l+1})))
-    out = Conv1(GELU(Conv1(y_0)))                     (B, out_channels, *S)
+    out = Conv1(GELU(Conv1(y_0)))       (B, out_channels, *S)
 
 with widths ``C_l = w * 2**l`` for ``l < L - 1`` and ``C_{L-1} = C_{L-2}`` (``w = hidden``,
-``L = levels``), ``DoubleConv = (Conv3 -> BatchNorm -> ReLU) x 2`` and ``Up2`` linear
-(bilinear) interpolation.
+``L = levels``), ``DoubleConv = (Conv3 -> BatchNorm -> ReLU) x 2``, ``MaxPool2`` 2-wide max
+pooling and ``Up2`` periodic linear (bilinear) interpolation by 2.
 
 Neural spectral block (NSB) on a feature map ``x`` of ``C`` channels: the map is cut into
 patches of ``p**ndim`` points (``p = patch_size``); within each patch, independently,
@@ -67,6 +67,7 @@ BATCHNORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d}
 PATCHIFY = {1: "b c (n p) -> (b n) p c", 2: "b c (h p) (w q) -> (b h w) (p q) c"}
 UNPATCHIFY = {1: "(b n) p c -> b c (n p)", 2: "(b h w) (p q) c -> b c (h p) (w q)"}
+PATCH_AXES, COUNT_AXES = {1: "p", 2: "pq"}, {1: "n", 2: "hw"}
 
 
 class DoubleConv(nn.Sequential):
@@ -93,7 +94,9 @@ def periodic_upsample(x: torch.Tensor) -> torch.Tensor:
 class NeuralSpectralBlock(nn.Module):
     """Patchwise latent-token attention and spectral transition; ``(B, C, *S)`` preserved."""
 
-    def __init__(self, channels: int, ndim: int, num_token: int, num_basis: int, patch: int, heads: int):
+    def __init__(
+        self, channels: int, ndim: int, num_token: int, num_basis: int, patch: int, heads: int
+    ):
         super().__init__()
         self.ndim, self.patch, self.heads, self.num_basis = ndim, patch, heads, num_basis
         self.latent = nn.Parameter(torch.rand(heads, num_token, channels // heads) / channels)
@@ -102,15 +105,18 @@ class NeuralSpectralBlock(nn.Module):
         self.basis_weights = nn.Parameter(torch.rand(channels, 2 * num_basis) / channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        patch = dict(zip("pq", [self.patch] * self.ndim))
-        counts = dict(zip("hw" if self.ndim == 2 else "n", (s // self.patch for s in x.shape[2:])))
+        patch = {a: self.patch for a in PATCH_AXES[self.ndim]}
+        counts = {
+            a: s // self.patch for a, s in zip(COUNT_AXES[self.ndim], x.shape[2:], strict=True)
+        }
         pts = rearrange(x, PATCHIFY[self.ndim], **patch)  # (B * n_patches, P, C)
         k, v = rearrange(self.to_kv(pts), "n p (two h d) -> two n h p d", two=2, h=self.heads)
         q = self.latent.expand(pts.shape[0], -1, -1, -1)  # (N, heads, T, d)
         z = rearrange(F.scaled_dot_product_attention(q, k, v) + q, "n h t d -> n t (h d)")
-        omega = math.pi / self.num_basis * torch.arange(self.num_basis, dtype=z.dtype, device=z.device)
-        arg = z[..., None] * omega  # (N, T, C, M)
-        z = z + torch.einsum("ntcm,cm->ntc", torch.cat([arg.sin(), arg.cos()], -1), self.basis_weights)
+        m = torch.arange(self.num_basis, dtype=z.dtype, device=z.device)
+        arg = z[..., None] * (math.pi / self.num_basis * m)  # (N, T, C, M)
+        basis = torch.cat([arg.sin(), arg.cos()], dim=-1)  # (N, T, C, 2M)
+        z = z + torch.einsum("ntcm,cm->ntc", basis, self.basis_weights)
         zh = rearrange(z, "n t (h d) -> n h t d", h=self.heads)
         qx = rearrange(self.to_q(pts), "n p (h d) -> n h p d", h=self.heads)
         out = rearrange(F.scaled_dot_product_attention(qx, zh, zh), "n h p d -> n p (h d)") + pts
@@ -140,15 +146,19 @@ class LSM(nn.Module):
         super().__init__()
         if ndim not in (1, 2):
             raise ValueError(f"LSM: ndim must be 1 or 2, got {ndim}")
-        if levels < 2 or min(hidden, num_token, num_basis, patch_size, heads, projection_hidden) < 1:
+        if (
+            levels < 2
+            or min(hidden, num_token, num_basis, patch_size, heads, projection_hidden) < 1
+        ):
             raise ValueError("LSM: need levels >= 2 and positive sizes")
         if hidden % heads:
             raise ValueError(f"LSM: heads={heads} must divide hidden={hidden}")
         if positional_embedding not in ("grid", "none"):
-            raise ValueError(f"LSM: positional_embedding must be 'grid' or 'none', got {positional_embedding!r}")
-        self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
-            in_channels, out_channels, ndim, cond_dim,
-        )
+            raise ValueError(
+                f"LSM: positional_embedding must be 'grid' or 'none', got {positional_embedding!r}"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.ndim, self.cond_dim = ndim, cond_dim
         self.levels, self.patch_size, self.grid = levels, patch_size, positional_embedding == "grid"
         widths = [hidden * 2**l for l in range(levels - 1)]
         widths.append(widths[-1])
@@ -156,7 +166,9 @@ class LSM(nn.Module):
         self.lift = conv(in_channels + cond_dim + (ndim if self.grid else 0), hidden, 1)
         self.encoder = nn.ModuleList([DoubleConv(hidden, widths[0], ndim)])
         for l in range(1, levels):
-            self.encoder.append(nn.Sequential(MAXPOOL[ndim](2), DoubleConv(widths[l - 1], widths[l], ndim)))
+            self.encoder.append(
+                nn.Sequential(MAXPOOL[ndim](2), DoubleConv(widths[l - 1], widths[l], ndim))
+            )
         self.spectral = nn.ModuleList(
             NeuralSpectralBlock(c, ndim, num_token, num_basis, patch_size, heads) for c in widths
         )
@@ -194,5 +206,7 @@ class LSM(nn.Module):
             skips.append(h)
         y = self.spectral[-1](skips[-1])
         for l in reversed(range(self.levels - 1)):
-            y = self.decoder[l](torch.cat([self.spectral[l](skips[l]), periodic_upsample(y)], dim=1))
+            y = self.decoder[l](
+                torch.cat([self.spectral[l](skips[l]), periodic_upsample(y)], dim=1)
+            )
         return self.project(y)

@@ -76,9 +76,8 @@ class CondEmbedding(nn.Module):
     def __init__(self, cond_dim: int, features: int, dim: int):
         super().__init__()
         self.features = features
-        self.mlp = nn.Sequential(
-            nn.Linear(cond_dim * features, dim), nn.GELU(), nn.Linear(dim, dim)
-        )
+        width = cond_dim * 2 * (features // 2)  # an odd ``features`` drops one
+        self.mlp = nn.Sequential(nn.Linear(width, dim), nn.GELU(), nn.Linear(dim, dim))
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
         return self.mlp(sinusoidal_features(cond, self.features))
@@ -97,7 +96,8 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         h = self.norm2(self.conv1(F.gelu(self.norm1(x))))
         if self.film is not None:
-            scale, shift = self.film(emb).reshape(*emb.shape[:1], -1, *[1] * (x.ndim - 2)).chunk(2, 1)
+            film = self.film(emb)[(..., *[None] * (x.ndim - 2))]  # (B, 2 * cout, 1...)
+            scale, shift = film.chunk(2, dim=1)
             h = h * (1 + scale) + shift
         return self.conv2(F.gelu(h)) + self.shortcut(x)
 
@@ -166,9 +166,8 @@ class UNet(nn.Module):
             raise ValueError(f"UNet: norm_groups={norm_groups} must divide every width {widths}")
         if cond_dim and hidden < 2:
             raise ValueError("UNet: hidden must be >= 2 to embed cond")
-        self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
-            in_channels, out_channels, ndim, cond_dim,
-        )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.ndim, self.cond_dim = ndim, cond_dim
         self.levels = len(mults)
         emb = cond_embedding_dim if cond_dim else 0
         self.embed = CondEmbedding(cond_dim, hidden, emb) if cond_dim else None
