@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from pdesurr.cli import demo as demo_cmd
+from pdesurr.cli import evaluate as evaluate_cmd
 from pdesurr.cli import generate as generate_cmd
 from pdesurr.cli import train as train_cmd
 from pdesurr.cli.info import cmd_info
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    evaluate_cmd.add_parsers(sub)
 
     p = sub.add_parser("info", help="describe a store written by pdesurr")
     p.add_argument("path")

@@ -1,0 +1,165 @@
+"""Score rollouts against a store's trajectories: metrics, spectra, invariants.
+
+For every usable trajectory of the split, the first ``history`` frames (spaced by
+``stride``) are the context; the next ``steps`` frames are the truth. Context frames are
+never scored: lead time 1 is the first prediction. The result is an xarray Dataset::
+
+    <metric>(lead)                    trajectory-mean of each pointwise metric
+    <metric>_per_trajectory(trajectory, lead)
+    spectrum_pred, spectrum_true, spectrum_ratio (lead, group, wavenumber)
+    spectral_error(lead, band)        The Well's three bands (low, mid, high)
+    invariant_<name>_pred/_true (trajectory, lead)
+    coords: lead (1..T), lead_time (physical), wavenumber, band, group, trajectory
+    attrs: correlation_time_0.8 / _0.9 (physical time; inf = never below), conventions
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pdesurr.data.store import open_store
+from pdesurr.evaluation import metrics as M
+from pdesurr.evaluation.reference import store_pde
+from pdesurr.evaluation.rollout import StepFn, rollout
+from pdesurr.evaluation.spectra import BANDS, band_errors, mean_spectrum
+
+CONVENTIONS = {
+    "mse": "mean over channels and space",
+    "rel_l2": "||p - t|| / ||t|| over channels and space",
+    "nrmse_pdebench": "PDEBench nRMSE: per-channel RMS error / RMS truth, mean over channels",
+    "vrmse_the_well": "The Well VRMSE: per-channel sqrt(MSE / (var truth + 1e-7)), channel mean",
+    "correlation": "Pearson correlation over channels and space (PDE-Refiner)",
+    "spectral_error": "The Well bands: sum|p_hat - t_hat|^2 / sum|t_hat|^2 per log-spaced band",
+}
+
+
+def load_trajectories(store, split: str, history: int, steps: int | None, stride: int = 1):
+    """``(indices, frames (N, history + steps, C, *S), times)`` of the usable trajectories."""
+    indices = store.usable(split)
+    times = np.asarray(store.read(split, "time"))
+    available = (len(times) - 1) // stride + 1
+    if steps is None:
+        steps = available - history
+    if history + steps > available:
+        raise ValueError(
+            f"{history} context + {steps} steps at stride {stride} need "
+            f"{(history + steps - 1) * stride + 1} frames; the store has {len(times)}"
+        )
+    if steps < 1:
+        raise ValueError(f"nothing to score: {available} frames, {history} of them context")
+    sel = slice(0, (history + steps - 1) * stride + 1, stride)
+    parts = []
+    for f in store.fields:
+        x = np.asarray(store.read(split, f["name"]))[indices][:, sel]
+        parts.append(x if f["channels"] > 1 else x[:, :, None])
+    frames = torch.as_tensor(np.concatenate(parts, 2))
+    return indices, frames, times[sel]
+
+
+def conditioning(store, split, indices, names, frame_dt: float) -> torch.Tensor:
+    cols = []
+    for name in names:
+        if name == "dt":
+            cols.append(np.full(len(indices), frame_dt))
+        else:
+            cols.append(np.asarray(store.read(split, name))[indices])
+    return torch.as_tensor(
+        np.stack(cols, 1) if cols else np.zeros((len(indices), 0)), dtype=torch.float32
+    )
+
+
+def score(
+    pred: torch.Tensor, true: torch.Tensor, pde, lead_time: np.ndarray, indices
+) -> xr.Dataset:
+    """The result Dataset for predictions and truths ``(N, T, C, *S)``."""
+    pred, true = pred.double(), true.double()
+    data, coords = {}, {"lead": np.arange(1, pred.shape[1] + 1), "trajectory": np.asarray(indices)}
+    coords["lead_time"] = ("lead", lead_time)
+    for name, fn in M.POINTWISE.items():
+        per = fn(pred, true).numpy()
+        data[f"{name}_per_trajectory"] = (("trajectory", "lead"), per)
+        data[name] = (("lead",), per.mean(0))
+    k, sp, labels = mean_spectrum(pde, pred)
+    _, st, _ = mean_spectrum(pde, true)
+    coords.update(wavenumber=k.numpy(), group=labels, band=list(BANDS))
+    data["spectrum_pred"] = (("lead", "group", "wavenumber"), sp.numpy())
+    data["spectrum_true"] = (("lead", "group", "wavenumber"), st.numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data["spectrum_ratio"] = (("lead", "group", "wavenumber"), (sp / st).numpy())
+    data["spectral_error"] = (("lead", "band"), band_errors(pred, true, pde.grid).mean(0).numpy())
+    n, t = pred.shape[:2]
+    for which, frames in (("pred", pred), ("true", true)):
+        inv = pde.invariants(frames.flatten(0, 1))
+        for name, values in inv.items():
+            data[f"invariant_{name}_{which}"] = (
+                ("trajectory", "lead"),
+                values.reshape(n, t).numpy(),
+            )
+    ds = xr.Dataset(data, coords=coords)
+    corr = torch.as_tensor(ds["correlation"].values)
+    for thr in (0.8, 0.9):
+        ds.attrs[f"correlation_time_{thr}"] = M.correlation_time(
+            corr, torch.as_tensor(lead_time), thr
+        )
+    ds.attrs["conventions"] = json.dumps(CONVENTIONS)
+    return ds
+
+
+@torch.no_grad()
+def evaluate(
+    step_fn: StepFn,
+    store_path,
+    split: str = "test",
+    history: int = 1,
+    steps: int | None = None,
+    stride: int = 1,
+    cond_names=(),
+    batch: int = 16,
+    device="cpu",
+    dtype=torch.float32,
+    context: int | None = None,
+):
+    """Roll ``step_fn`` out from every trajectory's context and score it.
+
+    ``context`` (>= ``history``, default ``history``) frames open each trajectory and are
+    never scored; the model sees the last ``history`` of them. Comparing models with
+    different histories, give them all the same ``context`` so they are scored on the same
+    frames. Returns ``(ds, pred, true)`` with ``pred``, ``true`` of shape ``(N, T, C, *S)``.
+    """
+    context = history if context is None else context
+    if context < history:
+        raise ValueError(f"context ({context}) must be >= history ({history})")
+    store = open_store(store_path)
+    indices, frames, times = load_trajectories(store, split, context, steps, stride)
+    frame_dt = float(times[1] - times[0])
+    cond = conditioning(store, split, indices, cond_names, frame_dt)
+    n_steps = frames.shape[1] - context
+    preds, wall = [], 0.0
+    for a in range(0, len(indices), batch):
+        ctx = frames[a : a + batch, context - history : context].to(device=device, dtype=dtype)
+        c = cond[a : a + batch].to(device) if cond.shape[1] else None
+        t0 = time.perf_counter()
+        preds.append(rollout(step_fn, ctx, n_steps, c).cpu())
+        wall += time.perf_counter() - t0
+    pred = torch.cat(preds)
+    pde = store_pde(store, split, indices)
+    lead_time = times[context:] - times[context - 1]
+    ds = score(pred, frames[:, context:], pde, lead_time, indices)
+    ds.attrs.update(
+        store=str(store_path),
+        split=split,
+        history=history,
+        context=context,
+        stride=stride,
+        rollout_steps_per_second=len(indices) * n_steps / wall if wall else float("nan"),
+        pde=store.attrs["pde"],
+        fields=json.dumps(store.fields),
+    )
+    if hasattr(store, "close"):
+        store.close()
+    return ds, pred, frames[:, context:]

@@ -1,0 +1,78 @@
+"""Pointwise metrics per trajectory and lead time, each naming whose convention it follows.
+
+Inputs are ``pred`` and ``true`` of shape ``(B, T, C, *S)``; every function returns
+``(B, T)`` (one value per trajectory and lead time; average over ``B`` yourself). All are
+exactly zero (correlation: one) for identical inputs.
+
+* ``mse``: mean over channels and space of ``(p - t)^2``.
+* ``rel_l2``: ``||p - t|| / ||t||`` over channels and space together.
+* ``nrmse_pdebench``: PDEBench's nRMSE (Takamoto et al. 2022): per channel
+  ``sqrt(mean_S (p - t)^2) / sqrt(mean_S t^2)``, then the mean over channels.
+* ``vrmse_the_well``: The Well's VRMSE (Ohana et al. 2024): per channel
+  ``sqrt(mean_S (p - t)^2 / (mean_S (t - mean_S t)^2 + 1e-7))``, then the mean over channels.
+* ``correlation``: Pearson correlation of ``p`` and ``t`` over channels and space, as
+  PDE-Refiner (Lippe et al. 2023) and Kochkov et al. (2021) compute it per sample.
+
+:func:`correlation_time` turns the trajectory-mean correlation into the first lead time
+at which it falls below a threshold (PDE-Refiner's "high-correlation time").
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+EPS_WELL = 1e-7
+
+
+def _space(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(range(3, x.ndim))
+
+
+def mse(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    return ((pred - true) ** 2).flatten(2).mean(-1)
+
+
+def rel_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    num = (pred - true).flatten(2).norm(dim=-1)
+    den = true.flatten(2).norm(dim=-1)
+    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+def nrmse_pdebench(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    s = _space(true)
+    num = ((pred - true) ** 2).mean(s).sqrt()
+    den = (true**2).mean(s).sqrt().clamp_min(torch.finfo(true.dtype).tiny)
+    return (num / den).mean(-1)
+
+
+def vrmse_the_well(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    s = _space(true)
+    var = ((true - true.mean(s, keepdim=True)) ** 2).mean(s)
+    return (((pred - true) ** 2).mean(s) / (var + EPS_WELL)).sqrt().mean(-1)
+
+
+def correlation(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    p = pred.flatten(2) - pred.flatten(2).mean(-1, keepdim=True)
+    t = true.flatten(2) - true.flatten(2).mean(-1, keepdim=True)
+    den = (p.norm(dim=-1) * t.norm(dim=-1)).clamp_min(torch.finfo(p.dtype).tiny)
+    out = (p * t).sum(-1) / den
+    same = (pred.flatten(2) == true.flatten(2)).all(-1)
+    return torch.where(same, torch.ones_like(out), out)  # identical fields, constant included
+
+
+POINTWISE = {
+    "mse": mse,
+    "rel_l2": rel_l2,
+    "nrmse_pdebench": nrmse_pdebench,
+    "vrmse_the_well": vrmse_the_well,
+    "correlation": correlation,
+}
+
+
+def correlation_time(mean_corr: torch.Tensor, lead_times: torch.Tensor, threshold: float) -> float:
+    """First lead time at which ``mean_corr`` (shape ``(T,)``) is below ``threshold``;
+    ``inf`` if it never is within the rollout."""
+    below = (mean_corr < threshold).nonzero().flatten()
+    return float(lead_times[below[0]]) if len(below) else math.inf

@@ -1,0 +1,59 @@
+"""Autoregressive rollouts: one pure function for models and solvers alike.
+
+``rollout(step_fn, history, n_steps)`` feeds ``history`` ``(B, H, C, *S)`` to
+``step_fn(window, cond) -> (B, C, *S)``, appends the output and drops the oldest frame,
+``n_steps`` times, and returns only the predictions ``(B, n_steps, C, *S)``: the context
+frames are never part of the output, so they can never be scored.
+
+Step functions: a trained :class:`~pdesurr.training.surrogate.Surrogate` is one as is;
+:class:`SolverStep` makes one of a solver stepper (several solver steps per frame);
+PDE-Refiner-style models that need several calls per step wrap them in a function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from pdesurr.solvers import Stepper
+
+StepFn = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def rollout(
+    step_fn: StepFn, history: torch.Tensor, n_steps: int, cond: torch.Tensor | None = None
+) -> torch.Tensor:
+    if history.ndim < 4:
+        raise ValueError(f"history must be (B, H, C, *S), got {tuple(history.shape)}")
+    window, outputs = history, []
+    for _ in range(n_steps):
+        nxt = step_fn(window, cond)
+        if nxt.shape != window[:, -1].shape:
+            raise ValueError(
+                f"step_fn returned {tuple(nxt.shape)}, expected {tuple(window[:, -1].shape)}"
+            )
+        outputs.append(nxt)
+        window = torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
+    return torch.stack(outputs, 1)
+
+
+class SolverStep:
+    """A solver as a step function: advance the last frame by ``substeps`` solver steps.
+
+    The state is taken to float64 for the solver and returned in the input's dtype.
+    """
+
+    def __init__(self, stepper: Stepper, substeps: int):
+        if substeps < 1:
+            raise ValueError(f"substeps must be >= 1, got {substeps}")
+        self.stepper, self.substeps = stepper, substeps
+
+    def __call__(self, window: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        last = window[:, -1]
+        return self.stepper.step(last.double(), self.substeps).to(last.dtype)
+
+
+def persistence(window: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    """The "useless" reference: repeat the last frame."""
+    return window[:, -1].clone()

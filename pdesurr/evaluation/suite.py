@@ -1,0 +1,153 @@
+"""Benchmark suites: several checkpoints and the reference rows on the same test frames.
+
+A suite (``train/bench_*.toml``)::
+
+    [suite]       data (store), spec (generated into data when missing), split, steps,
+                  lead_times (lead indices for the table), context (frames never scored),
+                  out (directory for per-entry reports)
+    [[models]]    name, checkpoint, recipe (trained first when the checkpoint is missing)
+    [references]  persistence (bool), solver (bool), solver_substeps (list of ints: the
+                  store's solver at the stored resolution, with these steps per frame)
+
+Every entry is rolled out from the same ``context`` frames and scored on the same frames,
+so the rows compare. "persistence" (repeat the last frame) is the floor; the coarse
+solver is "what a simulation at the surrogate's resolution gives".
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from pdesurr.config import ConfigError, _suggest, check_section, load_toml
+from pdesurr.data.store import open_store
+from pdesurr.evaluation.evaluate import evaluate
+from pdesurr.evaluation.reference import solver_step
+from pdesurr.evaluation.report import write_report
+from pdesurr.evaluation.rollout import persistence
+from pdesurr.training.checkpoint import load_surrogate
+
+SCHEMA = {
+    "suite": {
+        "data": (str, ...),
+        "spec": (str | None, None),
+        "split": (str, "test"),
+        "steps": (int | None, None),
+        "lead_times": (list[int], [1, 5, 10]),
+        "context": (int, 2),
+        "out": (str, "runs/benchmark"),
+    },
+    "references": {
+        "persistence": (bool, True),
+        "solver": (bool, True),
+        "solver_substeps": (list[int], []),
+    },
+}
+MODEL_SCHEMA = {"name": (str, ...), "checkpoint": (str, ...), "recipe": (str | None, None)}
+
+
+def load_suite(path: str | Path, overrides=()) -> dict:
+    raw = load_toml(Path(path), list(overrides))
+    for key in raw:
+        if key not in (*SCHEMA, "models"):
+            raise ConfigError(
+                f"{path}: unknown section [{key}]{_suggest(key, [*SCHEMA, 'models'])}"
+            )
+    suite = {k: check_section(raw.get(k, {}), k, s, str(path)) for k, s in SCHEMA.items()}
+    suite["models"] = [
+        check_section(m, "models", MODEL_SCHEMA, str(path)) for m in raw.get("models", [])
+    ]
+    return suite
+
+
+def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None) -> list[dict]:
+    """Evaluate every entry; returns one summary dict per row (models, then references)."""
+    s = suite["suite"]
+    out = Path(s["out"])
+    rows = []
+    for m in suite["models"]:
+        ckpt = Path(m["checkpoint"])
+        if not ckpt.exists():
+            if m["recipe"] and train_missing is not None:
+                train_missing(m["recipe"])
+            else:
+                raise ConfigError(
+                    f"models.{m['name']}: no checkpoint at {ckpt} and no recipe to train it"
+                )
+        surrogate, config = load_surrogate(ckpt, device)
+        data = config["data"]
+        ds, pred, true = evaluate(
+            surrogate,
+            s["data"],
+            s["split"],
+            history=data["history"],
+            steps=s["steps"],
+            stride=data["stride"],
+            cond_names=data["conditioning"],
+            device=device,
+            context=s["context"],
+        )
+        n_params = sum(p.numel() for p in surrogate.model.parameters())
+        info = write_report(
+            ds, pred, true, out / m["name"], m["name"], s["lead_times"], plots=plots
+        )
+        rows.append({"name": m["name"], "parameters": n_params, **info})
+    refs = suite["references"]
+    entries = []
+    if refs["persistence"]:
+        entries.append(("persistence", persistence))
+    if refs["solver"]:
+        store = open_store(s["data"])
+        indices = store.usable(s["split"])
+        for sub in refs["solver_substeps"] or [None]:
+            step = solver_step(store, s["split"], indices, sub)
+            entries.append((f"solver ({step.substeps} steps/frame)", step))
+    for name, step_fn in entries:
+        ds, pred, true = evaluate(
+            step_fn,
+            s["data"],
+            s["split"],
+            history=1,
+            steps=s["steps"],
+            device=device,
+            context=s["context"],
+            dtype=torch.float64,
+        )
+        safe = name.split(" ")[0] + (
+            "" if "(" not in name else f"_{name.split('(')[1].split(' ')[0]}"
+        )
+        info = write_report(ds, pred, true, out / safe, name, s["lead_times"], plots=plots)
+        rows.append({"name": name, "parameters": 0, **info})
+    return rows
+
+
+def _fmt(x) -> str:
+    if isinstance(x, str):
+        return "> horizon" if x == "inf" else x
+    return "> horizon" if math.isinf(x) else f"{x:.3g}"
+
+
+def markdown_table(rows: list[dict], lead_times) -> str:
+    head = (
+        ["model", "parameters", "one-step rel L2"]
+        + [f"rel L2 @ {k}" for k in lead_times]
+        + ["corr. time (0.8)", "spectral err. (high, final)", "rollout steps/s"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        at = [r["at_lead"].get(str(k), {}).get("rel_l2", "n/a") for k in lead_times]
+        cells = [
+            r["name"],
+            f"{r['parameters']:,}" if r["parameters"] else "—",
+            _fmt(r["one_step"]["rel_l2"]),
+        ]
+        cells += [_fmt(v) if v != "n/a" else v for v in at]
+        cells += [
+            _fmt(r["correlation_time"]["0.8"]),
+            _fmt(r["spectral_error_final"]["high"]),
+            _fmt(r["rollout_steps_per_second"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
