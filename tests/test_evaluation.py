@@ -69,6 +69,8 @@ def test_correlation_time():
     assert M.correlation_time(corr, lead, 0.9) == 1.5
     assert M.correlation_time(corr, lead, 0.8) == 2.0  # the first crossing, not the last
     assert M.correlation_time(torch.ones(3), lead[:3], 0.8) == math.inf
+    blown_up = torch.tensor([0.99, float("nan"), float("nan")])
+    assert M.correlation_time(blown_up, lead[:3], 0.8) == 1.0
 
 
 def test_rollout_never_returns_context_and_feeds_windows():

@@ -22,7 +22,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = Recipe.load(args.recipe, list(args.set))
     store = Path(recipe.data["store"])
     if not store.exists() and recipe.data["spec"]:
-        generate(DatasetSpec.load(recipe.data["spec"]), store, comm=comm, progress=not args.quiet)
+        # online runs stream their training data: only the held-out split is stored
+        sets = ["splits.train=0", "splits.test=0"] if recipe.online is not None else []
+        generate(
+            DatasetSpec.load(recipe.data["spec"], sets), store, comm=comm, progress=not args.quiet
+        )
+    if recipe.online is not None:
+        return _train_online(recipe, comm, args)
     ctx = init_from_mpi(comm, recipe.train["device"]) if comm is not None else DistContext()
     try:
         result = fit(
@@ -42,6 +48,30 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"trained to step {result.step} on {ctx.world} rank(s): {shown} -> {result.checkpoint}"
         )
+    return 0
+
+
+def _train_online(recipe, comm, args) -> int:
+    from pdesurr.training.online import run_online
+
+    result, ledger = run_online(
+        recipe,
+        progress=not args.quiet,
+        stop_after=args.stop_after,
+        resume=not args.restart,
+        comm=comm,
+    )
+    if result is None:  # a producer rank
+        return 0
+    last = {k: v for r in result.history for k, v in r.items()}
+    shown = ", ".join(
+        f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
+    )
+    print(
+        f"trained online to step {result.step}: {shown}; received {sum(ledger.received.values())} "
+        f"samples from {len(ledger.done)} complete trajectories ({len(ledger.diverged)} diverged) "
+        f"-> {result.checkpoint}"
+    )
     return 0
 
 

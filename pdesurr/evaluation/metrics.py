@@ -72,7 +72,8 @@ POINTWISE = {
 
 
 def correlation_time(mean_corr: torch.Tensor, lead_times: torch.Tensor, threshold: float) -> float:
-    """First lead time at which ``mean_corr`` (shape ``(T,)``) is below ``threshold``;
-    ``inf`` if it never is within the rollout."""
-    below = (mean_corr < threshold).nonzero().flatten()
+    """First lead time at which ``mean_corr`` (shape ``(T,)``) is below ``threshold``
+    (a non-finite correlation, from a rollout that blew up, counts as below); ``inf`` if
+    it never is within the rollout."""
+    below = (~(mean_corr >= threshold)).nonzero().flatten()
     return float(lead_times[below[0]]) if len(below) else math.inf

@@ -62,6 +62,29 @@ class Objective(nn.Module):
         )
 
 
+class OfflineBatches:
+    """Batches of a store's windows: the stateless sampler makes step ``s`` reproducible."""
+
+    kind = "offline"
+
+    def __init__(self, source, batch_size: int, seed: int, ctx: DistContext):
+        self.source = source
+        self.sampler = StepSampler(len(source), batch_size, seed, ctx.rank, ctx.world)
+        self.seed = seed
+
+    def next(self, step: int):
+        return self.source.batch(self.sampler.batch(step))
+
+    def metrics(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"kind": "offline", "sampler_seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 @dataclass
 class FitResult:
     step: int
@@ -165,14 +188,22 @@ def fit(
     progress: bool = True,
     stop_after: int | None = None,
     resume: bool = True,
+    batches=None,
 ) -> FitResult:
-    """Train ``recipe``; ``stop_after`` ends early (as a job's wall-time would)."""
+    """Train ``recipe``; ``stop_after`` ends early (as a job's wall-time would).
+
+    ``batches`` supplies the training data (``next(step) -> (frames, cond)`` or None when
+    the stream is exhausted, ``state_dict``, ``load_state_dict``, ``metrics``): by default
+    the store's windows (:class:`OfflineBatches`); the online trainer passes its buffer.
+    """
     t, opt_cfg = recipe.train, recipe.optim
     device = torch.device(t["device"])
     out = Path(t["out"])
     ckpt_dir = out / "checkpoint"
     train, valid, surrogate, config = build(recipe, device)
-    source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
+    if batches is None:
+        source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
+        batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
 
     optimizer = torch.optim.AdamW(
         surrogate.parameters(), lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"]
@@ -199,10 +230,10 @@ def fit(
         if ema is not None:
             ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["rng"])
+        batches.load_state_dict(state["ledger"])
         start = int(state["step"])
     objective = Objective(surrogate, recipe)
     runner = DistributedDataParallel(objective) if ctx.active else objective
-    sampler = StepSampler(len(source), opt_cfg["batch_size"], t["seed"], ctx.rank, ctx.world)
     amp = opt_cfg["amp"] and device.type == "cuda"
 
     if ctx.is_main:
@@ -224,7 +255,7 @@ def fit(
             "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(),
             "step": step,
-            "ledger": {"kind": "offline", "sampler_seed": t["seed"], "steps": step},
+            "ledger": batches.state_dict(),
         }
         if ema is not None:
             state["ema"] = ema.state_dict()
@@ -233,8 +264,13 @@ def fit(
             ckpt_dir, weights, {**config, "step": step, "metrics": metrics}, state
         )
 
+    step = start
     for step in range(start, end):
-        frames, cond = source.batch(sampler.batch(step))  # (b, W, C, *S), (b, n_cond)
+        got = batches.next(step)
+        if got is None:  # the stream is exhausted: stop here, with a checkpoint
+            end = step
+            break
+        frames, cond = got  # (b, W, C, *S), (b, n_cond)
         frames, cond = frames.to(device), cond.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = runner(frames, cond if cond.shape[1] else None, step)
@@ -260,6 +296,7 @@ def fit(
                 "lr": scheduler.get_last_lr()[0],
                 "grad_norm": float(grad_norm),
                 "samples_per_s": samples * ctx.world / (now - t_last),
+                **batches.metrics(),
             }
             t_last, samples = now, 0
         if (
@@ -285,6 +322,17 @@ def fit(
         ckpt_every = t["checkpoint_every"]
         if ctx.is_main and ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
             checkpoint(step + 1)
+    if end > start and (not history or history[-1]["step"] != end) and ctx.is_main:
+        record = {"step": end, **batches.metrics()}  # stopped early: the stream ran dry
+        if valid is not None:
+            record.update(
+                validate(
+                    ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
+                )
+            )
+        history.append(record)
+        if log_file:
+            log_file.write(json.dumps(record) + "\n")
     path = checkpoint(end) if ctx.is_main else None
     if ctx.active:
         torch.distributed.barrier()

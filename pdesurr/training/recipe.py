@@ -98,6 +98,7 @@ class Recipe:
     optim: dict
     train: dict
     source: str = "<recipe>"
+    online: dict | None = None  # see pdesurr.training.online
 
     @classmethod
     def load(cls, name: str | Path, overrides: list[str] = ()) -> Recipe:
@@ -107,11 +108,10 @@ class Recipe:
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<recipe>") -> Recipe:
         raw = copy.deepcopy(raw)
+        known = [*SCHEMA, "model", "online"]
         for key in raw:
-            if key not in (*SCHEMA, "model"):
-                raise ConfigError(
-                    f"{source}: unknown section [{key}]{_suggest(key, [*SCHEMA, 'model'])}"
-                )
+            if key not in known:
+                raise ConfigError(f"{source}: unknown section [{key}]{_suggest(key, known)}")
         sections = {
             k: check_section(raw.get(k, {}), k, schema, source) for k, schema in SCHEMA.items()
         }
@@ -125,7 +125,7 @@ class Recipe:
                 + _suggest(str(kind), MODELS)
             )
         check_kwargs(MODELS[kind].__init__, model, "model", source, skip=5)
-        r = cls(model={"kind": kind, **model}, source=source, **sections)
+        r = cls(model={"kind": kind, **model}, source=source, online=raw.get("online"), **sections)
         r.validate()
         return r
 
@@ -162,10 +162,11 @@ class Recipe:
         return 1 if self.objective["kind"] == "one_step" else self.objective["unroll"]
 
     def resolved(self) -> dict:
-        return {
+        out = {
             "data": self.data,
             "model": self.model,
             "objective": self.objective,
             "optim": self.optim,
             "train": self.train,
         }
+        return {**out, "online": self.online} if self.online is not None else out

@@ -1,0 +1,1 @@
+"""Online training: samples streamed from solver producers to trainers."""

@@ -1,0 +1,106 @@
+"""Producers: run a dataset spec's solver and emit training windows as frames appear.
+
+A producer simulates whole batches of the spec's fixed chunks (the same batches that
+``pdesurr generate`` writes, so the stream carries bit-for-bit the windows an offline
+store of the same seeds holds), discards the spin-up, down-samples each saved frame to the
+stored resolution and dtype, and as soon as a trajectory has ``span`` frames emits the
+window ``(history + horizon frames, stride apart)`` ending at the newest frame.
+
+Events (plain tuples, so any transport can carry them):
+
+    ("sample", Sample)                       a window
+    ("done", trajectory)                     all windows of a trajectory were emitted
+    ("diverged", trajectory, step, time)     the simulation blew up; no more windows
+    ("alive",)                               heartbeat, at every saved frame
+
+``skip = {trajectory: n}`` suppresses the first ``n`` windows of a trajectory: a resumed
+run re-simulates a trajectory that was in flight and sends only what was not received.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from pdesurr.data.spec import DatasetSpec
+from pdesurr.spectral import spectral_resample
+from pdesurr.stream.buffers import Sample
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    history: int = 1
+    horizon: int = 1
+    stride: int = 1
+    conditioning: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last of a window, inclusive."""
+        return (self.history + self.horizon - 1) * self.stride + 1
+
+
+def chunks_for(spec: DatasetSpec, split: str, n_trajectories: int) -> list[tuple[int, int]]:
+    """The generation batches ``[a, b)`` covering trajectories ``0 .. n-1`` of ``split``."""
+    b = spec.batch
+    return [(a, min(a + b, n_trajectories)) for a in range(0, n_trajectories, b)]
+
+
+def produce(
+    spec: DatasetSpec,
+    split: str,
+    chunks: list[tuple[int, int]],
+    window: WindowSpec,
+    device="cpu",
+    skip: dict[int, int] | None = None,
+    exclude: set[int] | frozenset = frozenset(),
+) -> Iterator[tuple]:
+    skip = skip or {}
+    if window.span > spec.frames:
+        raise ValueError(f"a window spans {window.span} frames; the spec saves {spec.frames}")
+    frame_dt = spec.data["time"]["save_interval"]
+    for a, b in chunks:
+        members = [i for i in range(a, b) if i not in exclude]
+        if not members:
+            continue
+        pde, stepper, u0, params = spec.build_batch(split, a, b)
+        cond = []
+        for name in window.conditioning:
+            if name == "dt":
+                cond.append(torch.full((b - a,), frame_dt * window.stride))
+            else:
+                cond.append(torch.as_tensor(params[name], dtype=torch.float64))
+        cond = torch.stack(cond, 1).float() if cond else torch.zeros(b - a, 0)
+        recent: deque = deque(maxlen=window.span)
+        emitted = {i: 0 for i in members}
+        dead: set[int] = set()
+        frames = stepper.trajectory(
+            u0.to(device),
+            spec.frames - 1,
+            spec.save_every,
+            on_divergence="mask",
+            skip=spec.spinup_steps,
+        )
+        for j, u in enumerate(frames):
+            recent.append(spectral_resample(u, spec.output_shape).to(spec.dtype).cpu())
+            yield ("alive",)
+            for m, (step, time) in stepper.diverged.items():
+                if a + m in emitted and a + m not in dead:
+                    dead.add(a + m)
+                    yield ("diverged", a + m, int(step), float(time))
+            if len(recent) < window.span:
+                continue
+            win = torch.stack(list(recent)[:: window.stride], 1)  # (B, W, C, *S)
+            t0 = j - window.span + 1
+            for i in members:
+                if i in dead:
+                    continue
+                if emitted[i] >= skip.get(i, 0):
+                    yield ("sample", Sample(win[i - a].float(), cond[i - a], i, t0))
+                emitted[i] += 1
+        for i in members:
+            if i not in dead:
+                yield ("done", i)

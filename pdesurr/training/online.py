@@ -1,0 +1,283 @@
+"""Online training: solver producers stream windows into a bounded buffer the trainer
+samples from (Melissa: Meyer et al., ICML 2023), with no disk in between.
+
+A recipe with an ``[online]`` table trains online::
+
+    [online]   trajectories (streamed from the spec's ``split``), producers, buffer
+               ("reservoir" | "firo" | "fifo"), capacity, watermark, split, device,
+               producer_timeout (s of silence before a producer is declared dead),
+               fault (testing aid: "kill:P:N" kills producer P after N samples)
+
+``data.spec`` names the dataset spec the producers sample (same initial-condition and
+parameter distributions as ``pdesurr generate``, same seeds: trajectory ``i`` is the
+store's trajectory ``i``); ``data.store`` is a small held-out store (the spec's ``valid``
+split, generated once) for validation and normalisation statistics, so online and offline
+runs are scored alike. Without ``mpiexec`` producers are threads of this process
+(:class:`~pdesurr.stream.local.ThreadTransport`); under ``mpiexec`` they are MPI ranks
+(:mod:`pdesurr.stream.mpi`). Checkpoints record the ledger (trajectories and windows
+received) and the buffer, so a resumed run neither repeats nor skips any.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pdesurr.config import ConfigError, check_section
+from pdesurr.data.spec import DatasetSpec
+from pdesurr.stream.buffers import collate, make_buffer
+from pdesurr.stream.ledger import Ledger
+from pdesurr.stream.local import ThreadTransport
+from pdesurr.stream.producer import WindowSpec, chunks_for
+from pdesurr.training.checkpoint import load_training_state
+from pdesurr.training.distributed import DistContext
+from pdesurr.training.fit import SINGLE, fit
+from pdesurr.training.recipe import Recipe
+
+ONLINE_SCHEMA = {
+    "trajectories": (int, ...),
+    "producers": (int, 1),
+    "buffer": (str, "reservoir"),
+    "capacity": (int, 2000),
+    "watermark": (int, 200),
+    "split": (str, "train"),
+    "device": (str, "cpu"),
+    "producer_timeout": (float, 300.0),
+    "fault": (str | None, None),
+}
+
+
+def online_config(recipe: Recipe) -> dict:
+    cfg = check_section(recipe.online or {}, "online", ONLINE_SCHEMA, recipe.source)
+    if not recipe.data["spec"]:
+        raise ConfigError(
+            f"{recipe.source}: data.spec: online training needs the dataset spec to stream"
+        )
+    for key in ("trajectories", "producers", "capacity"):
+        if cfg[key] < 1:
+            raise ConfigError(f"{recipe.source}: online.{key} must be >= 1, got {cfg[key]}")
+    if not 1 <= cfg["watermark"] <= cfg["capacity"]:
+        raise ConfigError(f"{recipe.source}: online.watermark must be in [1, capacity]")
+    if recipe.optim["batch_size"] > cfg["capacity"]:
+        raise ConfigError(
+            f"{recipe.source}: optim.batch_size ({recipe.optim['batch_size']}) "
+            f"exceeds online.capacity ({cfg['capacity']})"
+        )
+    return cfg
+
+
+def parse_fault(text: str | None) -> dict[int, int]:
+    if not text:
+        return {}
+    kind, p, n = text.split(":")
+    if kind != "kill":
+        raise ConfigError(f"online.fault: only 'kill:PRODUCER:SAMPLES' is supported, got {text!r}")
+    return {int(p): int(n)}
+
+
+class OnlineBatches:
+    """Batches from the buffer, plus the stream's monitoring figures."""
+
+    kind = "online"
+
+    def __init__(self, buffer, ledger: Ledger, transport, batch_size: int):
+        self.buffer, self.ledger, self.transport, self.batch_size = (
+            buffer,
+            ledger,
+            transport,
+            batch_size,
+        )
+        self.t0 = self.t_last = time.perf_counter()
+        self.wait_last = 0.0
+        self.received_last = 0
+        self.trained = 0
+
+    def next(self, step: int):
+        while True:  # poll while waiting: the transport closes the buffer when producers end
+            self.transport.poll()
+            try:
+                samples = self.buffer.get_batch(self.batch_size, timeout=0.25)
+                break
+            except TimeoutError:
+                continue
+        if not samples:
+            return None
+        self.trained += len(samples)
+        frames, cond, _, _ = collate(samples)
+        return frames, cond
+
+    def metrics(self) -> dict:
+        now = time.perf_counter()
+        with self.ledger.lock:
+            received = sum(self.ledger.received.values())
+            out = {
+                "received": received,
+                "received_per_s": (received - self.received_last) / (now - self.t_last),
+                "buffer_fill": self.buffer.fill,
+                "reuse_mean": self.buffer.reuse["mean"],
+                "reuse_max": self.buffer.reuse["max"],
+                "idle_fraction": (self.buffer.wait_time - self.wait_last) / (now - self.t_last),
+                "trajectories_done": len(self.ledger.done),
+                "diverged": len(self.ledger.diverged),
+                "producers_dead": len(self.ledger.dead),
+            }
+        self.t_last, self.wait_last, self.received_last = now, self.buffer.wait_time, received
+        return out
+
+    def state_dict(self) -> dict:
+        with self.ledger.lock:  # a consistent snapshot: producers pause while it is taken
+            return {
+                "kind": "online",
+                "ledger": self.ledger.state_dict(),
+                "buffer": self.buffer.state_dict(),
+            }
+
+    def load_state_dict(self, state: dict) -> None:
+        pass  # restored by run_online before the producers start (they need the ledger)
+
+
+def restore(out: Path, ledger: Ledger, buffer) -> bool:
+    ckpt = out / "checkpoint"
+    if not ckpt.exists():
+        return False
+    state = load_training_state(ckpt)["ledger"]
+    if state.get("kind") != "online":
+        raise ConfigError(f"{ckpt} was written by an offline run; use another train.out")
+    ledger.load_state_dict(state["ledger"])
+    buffer.load_state_dict(state["buffer"])
+    return True
+
+
+def run_online(
+    recipe: Recipe,
+    ctx: DistContext = SINGLE,
+    progress=True,
+    stop_after=None,
+    resume=True,
+    log=print,
+    comm=None,
+):
+    """Train online: producers are threads, or, with ``comm`` (several MPI ranks), rank 0
+    trains and the other ranks produce."""
+    cfg = online_config(recipe)
+    if comm is not None and comm.Get_size() > 1:
+        return _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log)
+    spec = DatasetSpec.load(recipe.data["spec"])
+    recipe.data["train_split"] = recipe.data["valid_split"]  # shapes and statistics
+    window = WindowSpec(
+        recipe.data["history"],
+        recipe.horizon,
+        recipe.data["stride"],
+        tuple(recipe.data["conditioning"]),
+    )
+    buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
+    ledger = Ledger()
+    resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer)
+    exclude = frozenset(ledger.done | set(ledger.diverged))
+    chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
+    assignments = [chunks[p :: cfg["producers"]] for p in range(cfg["producers"])]
+    transport = ThreadTransport(
+        spec,
+        cfg["split"],
+        assignments,
+        window,
+        buffer,
+        ledger,
+        skip=ledger.in_flight(),
+        exclude=exclude,
+        device=cfg["device"],
+        fail_after=parse_fault(cfg["fault"]),
+    )
+    if resumed:
+        log(
+            f"resuming: {len(ledger.done)} trajectories complete, {len(ledger.in_flight())} in "
+            f"flight, {len(buffer)} samples in the buffer"
+        )
+    transport.start()
+    batches = OnlineBatches(buffer, ledger, transport, recipe.optim["batch_size"])
+    try:
+        result = fit(recipe, ctx, progress, stop_after, resume, batches=batches)
+    finally:
+        transport.stop()
+    for p, why in ledger.dead.items():
+        log(f"producer {p} died: {why}; training went on with the others")
+    for traj, (step, t) in sorted(ledger.diverged.items()):
+        log(f"trajectory {traj} diverged at step {step} (t = {t:.6g}); its producer moved on")
+    return result, ledger
+
+
+def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
+    """Rank 0 trains; ranks 1.. produce (one trainer rank: see the module notes)."""
+    from pdesurr.stream.mpi import MPIReceiver, run_producer
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    spec = DatasetSpec.load(recipe.data["spec"])
+    recipe.data["train_split"] = recipe.data["valid_split"]
+    window = WindowSpec(
+        recipe.data["history"],
+        recipe.horizon,
+        recipe.data["stride"],
+        tuple(recipe.data["conditioning"]),
+    )
+    credits = max(1, cfg["capacity"] // max(1, size - 1) // 4)
+    channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)
+    sample_shape = (recipe.data["history"] + recipe.horizon, channels, *spec.output_shape)
+    buffer = ledger = None
+    plan = None
+    if rank == 0:
+        buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
+        ledger = Ledger()
+        resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer)
+        if resumed:
+            log(
+                f"resuming: {len(ledger.done)} trajectories complete, {len(ledger.in_flight())} "
+                f"in flight, {len(buffer)} samples in the buffer"
+            )
+        plan = (ledger.in_flight(), sorted(ledger.done | set(ledger.diverged)))
+    skip, exclude = comm.bcast(plan, root=0)
+    chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
+    producers = list(range(1, size))
+    fault = parse_fault(cfg["fault"])
+    if rank > 0:
+        p = rank - 1
+        run_producer(
+            comm,
+            0,
+            spec,
+            cfg["split"],
+            chunks[p :: len(producers)],
+            window,
+            sample_shape,
+            credits,
+            skip,
+            frozenset(exclude),
+            cfg["device"],
+            fault.get(p),
+        )
+        return None, None
+    receiver = MPIReceiver(
+        comm,
+        producers,
+        buffer,
+        ledger,
+        sample_shape,
+        len(window.conditioning),
+        credits,
+        cfg["producer_timeout"],
+    ).start()
+    batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"])
+    try:
+        result = fit(recipe, SINGLE, progress, stop_after, resume, batches=batches)
+    finally:
+        dead = receiver.stop()
+    for p in dead:
+        log(f"producer rank {p} died ({ledger.dead[p]}); training went on with the others")
+    for traj, (step, t) in sorted(ledger.diverged.items()):
+        log(f"trajectory {traj} diverged at step {step} (t = {t:.6g}); its producer moved on")
+    if dead:  # a hung rank never reaches MPI_Finalize: end the job, the checkpoint is written
+        log(f"checkpoint written to {result.checkpoint}; aborting the job for the dead producers")
+        import sys
+
+        sys.stdout.flush()
+        comm.Abort(4)
+    return result, ledger
