@@ -17,6 +17,7 @@ solver is "what a simulation at the surrogate's resolution gives".
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -91,7 +92,7 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
         )
         n_params = sum(p.numel() for p in surrogate.model.parameters())
         info = write_report(
-            ds, pred, true, out / m["name"], m["name"], s["lead_times"], plots=plots
+            ds, pred, true, out / _safe(m["name"]), m["name"], s["lead_times"], plots=plots
         )
         rows.append({"name": m["name"], "parameters": n_params, **info})
     refs = suite["references"]
@@ -115,12 +116,14 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
             context=s["context"],
             dtype=torch.float64,
         )
-        safe = name.split(" ")[0] + (
-            "" if "(" not in name else f"_{name.split('(')[1].split(' ')[0]}"
-        )
-        info = write_report(ds, pred, true, out / safe, name, s["lead_times"], plots=plots)
+        info = write_report(ds, pred, true, out / _safe(name), name, s["lead_times"], plots=plots)
         rows.append({"name": name, "parameters": 0, **info})
     return rows
+
+
+def _safe(name: str) -> str:
+    """A directory name for a row: ``"solver (5 steps/frame)"`` -> ``solver_5_steps_frame``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
 def _fmt(x) -> str:
