@@ -89,9 +89,10 @@ def test_stream_carries_exactly_the_offline_store(spec_file, tmp_path):
 def test_online_training_end_to_end(spec_file, tmp_path):
     # fresh trajectories beyond the stored split: the stream is not limited to a dataset
     r = recipe(spec_file, tmp_path / "run", trajectories=60)
+    r.data["predict"] = "state"  # a loss that starts high, so its fall is unambiguous
     result, ledger = run_online(r, progress=False, log=lambda m: None)
     losses = [h["loss"] for h in result.history if "loss" in h]
-    assert len(losses) >= 3 and losses[-1] < losses[0]
+    assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0], losses
     assert ledger.done == set(range(60)) and not ledger.dead
     assert all(n == 8 - 3 + 1 for n in ledger.received.values())  # every window, exactly once
     last = result.history[-1]

@@ -151,9 +151,14 @@ def test_bad_recipes_name_the_key(store, tmp_path, sets, key):
         recipe(store, tmp_path, **sets)
 
 
-def test_catalogue_recipes_load():
+def test_catalogue_recipes_and_suites_load():
+    from pdesurr.evaluation.suite import load_suite
+
     for path in (Path(__file__).parent.parent / "train").glob("*.toml"):
-        Recipe.load(path)
+        if path.stem.startswith("bench_"):
+            assert load_suite(path)["models"]
+        else:
+            Recipe.load(path)
 
 
 @pytest.mark.mpi
