@@ -144,17 +144,22 @@ class NavierStokes2D(PDE):
         if self.forcing != "none":
             amp = batched(self.forcing_amplitude, batch, 4, rdt, device)
             f_hat = amp * self.grid.rfft(self.forcing_field(rdt, device))
-        psi_u = dy * inv_k2  # u_hat = i ky psi_hat, psi_hat = omega_hat / |k|^2
-        psi_v = -dx * inv_k2
+        # u_hat = i ky psi_hat, v_hat = -i kx psi_hat, psi_hat = omega_hat / |k|^2: one
+        # (1, 3, Ny, Kx) symbol maps omega_hat to (u, v, omega) in a single multiply
+        to_uvw = torch.stack([dy * inv_k2, -dx * inv_k2, torch.ones_like(dx * inv_k2)])[None]
+        keep = (
+            mask
+            if mask is not None
+            else torch.ones(self.grid.spectral_shape, dtype=torch.bool, device=device)
+        )
+        neg_div = torch.stack([-dx * keep, -dy * keep])[None]  # -(d/dx, d/dy), dealiased
         grid = self.grid
 
         def nonlinear(w_hat: torch.Tensor) -> torch.Tensor:
-            uvw = grid.irfft(torch.cat([psi_u * w_hat, psi_v * w_hat, w_hat], dim=1))
-            flux = grid.rfft(uvw[:, :2] * uvw[:, 2:3])  # (B, 2, Ny, Kx): u w, v w
-            adv = dx * flux[:, :1] + dy * flux[:, 1:]
-            if mask is not None:
-                adv = adv * mask
-            return -adv if f_hat is None else f_hat - adv
+            uvw = grid.irfft(to_uvw * w_hat)  # (B, 3, Ny, Nx): u, v, omega
+            flux = grid.rfft(uvw[:, :2] * uvw[:, 2:3]) * neg_div  # (B, 2, Ny, Kx)
+            adv = flux[:, :1] + flux[:, 1:]
+            return adv if f_hat is None else f_hat + adv
 
         return SpectralSystem(linear=linear, nonlinear=nonlinear)
 

@@ -86,15 +86,16 @@ class ETDRK4(Integrator):
         self.E2 = cast_like(torch.exp(z / 2), linear)
         self.Q = cast_like(h * contour_mean(z / 2, lambda w: torch.expm1(w) / w) / 2, linear)
         self.f1 = cast_like(h * contour_mean(z, f1), linear)
-        self.f2 = cast_like(h * contour_mean(z, f2), linear)
+        self.f2x2 = cast_like(2 * h * contour_mean(z, f2), linear)
         self.f3 = cast_like(h * contour_mean(z, f3), linear)
 
     def step(self, u_hat, carry):
         n_u = self.nonlinear(u_hat)
-        a = self.E2 * u_hat + self.Q * n_u
+        e2u = self.E2 * u_hat
+        a = e2u + self.Q * n_u
         n_a = self.nonlinear(a)
-        b = self.E2 * u_hat + self.Q * n_a
+        b = e2u + self.Q * n_a
         n_b = self.nonlinear(b)
         c = self.E2 * a + self.Q * (2 * n_b - n_u)
         n_c = self.nonlinear(c)
-        return self.E * u_hat + self.f1 * n_u + 2 * self.f2 * (n_a + n_b) + self.f3 * n_c, carry
+        return self.E * u_hat + self.f1 * n_u + self.f2x2 * (n_a + n_b) + self.f3 * n_c, carry
