@@ -114,11 +114,13 @@ def steady(history: list[dict], log_every: int) -> dict:
     rest, t_rest = recs[1:], times[1:]
     out = {"samples_per_s": n * len(rest) / sum(t_rest), "intervals": len(rest)}
     if "idle_fraction" in recs[0]:
-        out["idle_steady"] = sum(r["idle_fraction"] * t for r, t in zip(rest, t_rest)) / sum(t_rest)
-        out["idle_all"] = sum(r["idle_fraction"] * t for r, t in zip(recs, times)) / sum(times)
-        out["received_per_s"] = sum(r["received_per_s"] * t for r, t in zip(rest, t_rest)) / sum(
-            t_rest
-        )
+
+        def weighted(key, rs, ts):
+            return sum(r[key] * t for r, t in zip(rs, ts, strict=True)) / sum(ts)
+
+        out["idle_steady"] = weighted("idle_fraction", rest, t_rest)
+        out["idle_all"] = weighted("idle_fraction", recs, times)
+        out["received_per_s"] = weighted("received_per_s", rest, t_rest)
         out["reuse_mean"] = recs[-1]["reuse_mean"]
     return out
 
@@ -176,6 +178,10 @@ def run_mpi_online(d: dict, work: Path, timeout: float) -> dict:
     return json.loads(result.read_text())
 
 
+def cell(row: dict, key: str, fmt: str) -> str:
+    return fmt.format(row[key]) if key in row else "–"
+
+
 def throughput(args, stores: dict, work: Path) -> None:
     configs = {
         "ks": (args.ks_steps, args.ks_log, args.repeats),
@@ -210,6 +216,7 @@ def throughput(args, stores: dict, work: Path) -> None:
                     r = run_mpi_online(d, work, timeout=600)
                 else:
                     r = run_threads(d)
+                note(f"    {r['wall']:.1f} s")
                 if r["step"] != steps:
                     note(f"    warning: stopped at step {r['step']} of {steps}")
                 r.update(steady(r["history"], log_every))
@@ -247,13 +254,12 @@ def throughput(args, stores: dict, work: Path) -> None:
         for name, label in sources:
             b = best[name]
             ratio = b["samples_per_s"] / mem
-            fmt = lambda k, f: f.format(b[k]) if k in b else "–"  # noqa: E731
             step = f"{b['step']}" if b["step"] == steps else f"{b['step']} (of {steps})"
             all_runs = ", ".join(f"{r['samples_per_s']:.0f}" for r in runs[name])
             print(
                 f"| {SPECS[key][0]} | {label} | {step} | {b['samples_per_s']:.0f} | {ratio:.2f} "
-                f"| {fmt('idle_steady', '{:.3f}')} | {fmt('idle_all', '{:.3f}')} "
-                f"| {fmt('received_per_s', '{:.0f}')} | {fmt('reuse_mean', '{:.2f}')} "
+                f"| {cell(b, 'idle_steady', '{:.3f}')} | {cell(b, 'idle_all', '{:.3f}')} "
+                f"| {cell(b, 'received_per_s', '{:.0f}')} | {cell(b, 'reuse_mean', '{:.2f}')} "
                 f"| {all_runs} |"
             )
             summary[(key, name)] = (ratio, b.get("idle_steady"))
@@ -473,8 +479,9 @@ def accuracy(args, store: Path, work: Path) -> None:
     for n_on, label in streams:
         note(f"  accuracy: online, stream of {label}, {steps} steps")
         online = {"trajectories": n_on, "buffer": "reservoir"}
-        d = recipe_dict("kolmogorov", store, work / f"acc-online-{n_on}", steps, log_every, None,
-                        online)
+        d = recipe_dict(
+            "kolmogorov", store, work / f"acc-online-{n_on}", steps, log_every, None, online
+        )
         r = run_threads(d)
         last = {k: v for h in r["history"] for k, v in h.items()}
         step = f"{r['step']}" if r["step"] == steps else f"**{r['step']}** (stream ended)"
@@ -509,9 +516,7 @@ def accuracy(args, store: Path, work: Path) -> None:
         "| final valid_loss | final valid_rel_l2 | wall s |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    print(
-        f"| persistence (next = last frame) | – | – | – | – | – | {persistence(store):.4f} | – |"
-    )
+    print(f"| persistence (next = last frame) | – | – | – | – | – | {persistence(store):.4f} | – |")
     for label, step, seen, windows, reuse, last, wall in rows:
         print(
             f"| {label} | {step} | {seen} | {windows} | {reuse} | {last['valid_loss']:.4g} "
@@ -527,15 +532,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a short smoke run (about a minute)")
     p.add_argument(
-        "--parts", nargs="+", default=["throughput", "mpi", "accuracy"],
+        "--parts",
+        nargs="+",
+        default=["throughput", "mpi", "accuracy"],
         choices=["throughput", "mpi", "accuracy"],
     )
     p.add_argument("--ks-steps", type=int, default=300)
-    p.add_argument("--k2d-steps", type=int, default=90)
+    p.add_argument("--k2d-steps", type=int, default=60)
     p.add_argument("--repeats", type=int, default=2, help="throughput runs per KS source")
-    p.add_argument("--repeats-2d", type=int, default=1, help="per Kolmogorov source")
+    p.add_argument("--repeats-2d", type=int, default=2, help="per Kolmogorov source")
     p.add_argument(
-        "--no-mpi-online", dest="mpi_online", action="store_false",
+        "--no-mpi-online",
+        dest="mpi_online",
+        action="store_false",
         help="skip the throughput row with an MPI producer rank",
     )
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 64 * 64, 128 * 128])
@@ -544,7 +553,9 @@ def main() -> None:
     p.add_argument("--offline-trajectories", type=int, default=8)
     p.add_argument("--online-trajectories", type=int, default=64)
     p.add_argument(
-        "--no-unbounded", dest="unbounded", action="store_false",
+        "--no-unbounded",
+        dest="unbounded",
+        action="store_false",
         help="skip the accuracy row with a stream that outlasts the run",
     )
     p.add_argument("--valid-trajectories", type=int, default=8)
@@ -595,12 +606,16 @@ def main() -> None:
             f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), "
             f"{os.cpu_count()} cores, load average at start {args.load[0]:.2f}\n"
         )
-        if "throughput" in args.parts:
-            throughput(args, stores, work)
-        if "mpi" in args.parts:
-            messages(args)
-        if "accuracy" in args.parts:
-            accuracy(args, stores["kolmogorov"], work)
+        for part, run in (
+            ("throughput", lambda: throughput(args, stores, work)),
+            ("mpi", lambda: messages(args)),
+            ("accuracy", lambda: accuracy(args, stores["kolmogorov"], work)),
+        ):
+            if part in args.parts:
+                t = time.perf_counter()
+                run()
+                sys.stdout.flush()
+                note(f"  {part}: {time.perf_counter() - t:.0f} s")
         print(f"_Total wall time {time.perf_counter() - t_start:.0f} s._")
     finally:
         if args.keep:

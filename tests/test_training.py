@@ -209,3 +209,34 @@ seed = 1
         # the mean of two half-batch gradients is the full-batch gradient (to round-off)
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert lines[-1]["valid_loss"] == pytest.approx(single.history[-1]["valid_loss"], rel=1e-3)
+
+
+def test_metrics_log_writes_tensorboard_when_available(tmp_path, monkeypatch):
+    import types
+
+    from pdesurr.training.metrics_log import MetricsLog
+
+    calls = []
+
+    class FakeWriter:  # stands in for tensorboard's SummaryWriter (not a test dependency)
+        def __init__(self, logdir):
+            calls.append(("dir", logdir))
+
+        def add_scalar(self, key, value, step):
+            calls.append((key, value, step))
+
+        def close(self):
+            calls.append(("closed",))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    log = MetricsLog(tmp_path)
+    log.write({"step": 3, "loss": 0.5, "note": "text"})
+    log.close()
+    assert ("loss", 0.5, 3) in calls and ("closed",) in calls
+    assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {
+        "step": 3,
+        "loss": 0.5,
+        "note": "text",
+    }

@@ -36,6 +36,7 @@ from pdesurr.training.checkpoint import (
     save_checkpoint,
 )
 from pdesurr.training.distributed import DistContext
+from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.sampler import StepSampler
 from pdesurr.training.surrogate import Surrogate
@@ -238,7 +239,7 @@ def fit(
 
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    log_file = (out / "metrics.jsonl").open("a") if ctx.is_main else None
+    log_file = MetricsLog(out) if ctx.is_main else None
     bar = None
     if progress and ctx.is_main:
         from tqdm import tqdm
@@ -313,8 +314,7 @@ def fit(
         if record is not None:
             history.append(record)
             if log_file:
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
+                log_file.write(record)
             if bar is not None:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
         if bar is not None:
@@ -332,7 +332,7 @@ def fit(
             )
         history.append(record)
         if log_file:
-            log_file.write(json.dumps(record) + "\n")
+            log_file.write(record)
     path = checkpoint(end) if ctx.is_main else None
     if ctx.active:
         torch.distributed.barrier()

@@ -1,0 +1,37 @@
+"""The training log: JSON lines always, TensorBoard scalars when tensorboard is installed.
+
+``runs/<name>/metrics.jsonl`` holds one record per logged step (append mode, so a resumed
+run continues the file); with the ``tensorboard`` package present, the same numbers go to
+``runs/<name>/tensorboard/`` (``tensorboard --logdir runs``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class MetricsLog:
+    def __init__(self, out: Path, tensorboard: bool = True):
+        self.file = (out / "metrics.jsonl").open("a")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self.writer = SummaryWriter(str(out / "tensorboard"))
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
