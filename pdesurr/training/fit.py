@@ -248,7 +248,7 @@ def fit(
     history, end = [], opt_cfg["steps"] if stop_after is None else min(opt_cfg["steps"], stop_after)
     t_last, samples = time.perf_counter(), 0
 
-    def checkpoint(step):
+    def checkpoint(step, data_state):
         weights = (ema.module if ema is not None else surrogate).model.state_dict()
         state = {
             "surrogate": surrogate.state_dict(),
@@ -256,7 +256,7 @@ def fit(
             "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(),
             "step": step,
-            "ledger": batches.state_dict(),
+            "ledger": data_state,
         }
         if ema is not None:
             state["ema"] = ema.state_dict()
@@ -320,8 +320,10 @@ def fit(
         if bar is not None:
             bar.update(1)
         ckpt_every = t["checkpoint_every"]
-        if ctx.is_main and ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
-            checkpoint(step + 1)
+        if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
+            data_state = batches.state_dict()  # on every rank: online trainers gather theirs
+            if ctx.is_main:
+                checkpoint(step + 1, data_state)
     if end > start and (not history or history[-1]["step"] != end) and ctx.is_main:
         record = {"step": end, **batches.metrics()}  # stopped early: the stream ran dry
         if valid is not None:
@@ -333,7 +335,8 @@ def fit(
         history.append(record)
         if log_file:
             log_file.write(record)
-    path = checkpoint(end) if ctx.is_main else None
+    data_state = batches.state_dict()
+    path = checkpoint(end, data_state) if ctx.is_main else None
     if ctx.active:
         torch.distributed.barrier()
     if bar is not None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
+
 from pdesurr.config import ConfigError, check_section
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream.buffers import collate, make_buffer
@@ -44,6 +46,7 @@ ONLINE_SCHEMA = {
     "device": (str, "cpu"),
     "producer_timeout": (float, 300.0),
     "fault": (str | None, None),
+    "trainers": (int, 1),
 }
 
 
@@ -80,7 +83,10 @@ class OnlineBatches:
 
     kind = "online"
 
-    def __init__(self, buffer, ledger: Ledger, transport, batch_size: int):
+    def __init__(
+        self, buffer, ledger: Ledger, transport, batch_size: int, ctx: DistContext = SINGLE
+    ):
+        self.ctx = ctx
         self.buffer, self.ledger, self.transport, self.batch_size = (
             buffer,
             ledger,
@@ -100,6 +106,13 @@ class OnlineBatches:
                 break
             except TimeoutError:
                 continue
+        if self.ctx.active:  # trainers stop together when any of them has run dry
+            import torch.distributed as dist
+
+            flag = torch.tensor(1 if samples else 0)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            if int(flag) == 0:
+                return None
         if not samples:
             return None
         self.trained += len(samples)
@@ -125,27 +138,45 @@ class OnlineBatches:
         return out
 
     def state_dict(self) -> dict:
+        """This trainer's ledger and buffer; with several trainer ranks (a collective: every
+        trainer calls it) the list of all of them, in trainer order."""
         with self.ledger.lock:  # a consistent snapshot: producers pause while it is taken
-            return {
-                "kind": "online",
-                "ledger": self.ledger.state_dict(),
-                "buffer": self.buffer.state_dict(),
-            }
+            mine = {"ledger": self.ledger.state_dict(), "buffer": self.buffer.state_dict()}
+        if not self.ctx.active:
+            return {"kind": "online", "trainers": [mine]}
+        import torch.distributed as dist
+
+        everyone = [None] * self.ctx.world
+        dist.all_gather_object(everyone, mine)
+        return {"kind": "online", "trainers": everyone}
 
     def load_state_dict(self, state: dict) -> None:
         pass  # restored by run_online before the producers start (they need the ledger)
 
 
-def restore(out: Path, ledger: Ledger, buffer) -> bool:
+def restore(out: Path, ledger: Ledger, buffer, trainer: int = 0, trainers: int = 1):
+    """Load trainer ``trainer``'s buffer and ledger; returns the merged ledger of all
+    trainers (what the producers must skip), or None without a checkpoint."""
     ckpt = out / "checkpoint"
     if not ckpt.exists():
-        return False
+        return None
     state = load_training_state(ckpt)["ledger"]
     if state.get("kind") != "online":
         raise ConfigError(f"{ckpt} was written by an offline run; use another train.out")
-    ledger.load_state_dict(state["ledger"])
-    buffer.load_state_dict(state["buffer"])
-    return True
+    if len(state["trainers"]) != trainers:
+        raise ConfigError(
+            f"{ckpt} has {len(state['trainers'])} trainer ranks; this run has {trainers}: "
+            "resume with the same online.trainers"
+        )
+    merged = Ledger()
+    for i, part in enumerate(state["trainers"]):
+        one = Ledger()
+        one.load_state_dict(part["ledger"])
+        merged.merge(one)
+        if i == trainer:
+            ledger.load_state_dict(part["ledger"])
+            buffer.load_state_dict(part["buffer"])
+    return merged
 
 
 def run_online(
@@ -172,7 +203,7 @@ def run_online(
     )
     buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
     ledger = Ledger()
-    resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer)
+    resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer) is not None
     exclude = frozenset(ledger.done | set(ledger.diverged))
     chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
     assignments = [chunks[p :: cfg["producers"]] for p in range(cfg["producers"])]
@@ -207,10 +238,15 @@ def run_online(
 
 
 def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
-    """Rank 0 trains; ranks 1.. produce (one trainer rank: see the module notes)."""
+    """Ranks ``0 .. T-1`` train (DDP among them when ``T > 1``), the others produce;
+    producer ``p`` feeds trainer ``p mod T``."""
     from pdesurr.stream.mpi import MPIReceiver, run_producer
+    from pdesurr.training.distributed import init_from_mpi, shutdown
 
     rank, size = comm.Get_rank(), comm.Get_size()
+    n_trainers = cfg["trainers"]
+    if not 1 <= n_trainers < size:
+        raise ConfigError(f"online.trainers = {n_trainers} leaves no producer among {size} ranks")
     spec = DatasetSpec.load(recipe.data["spec"])
     recipe.data["train_split"] = recipe.data["valid_split"]
     window = WindowSpec(
@@ -219,45 +255,50 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         recipe.data["stride"],
         tuple(recipe.data["conditioning"]),
     )
-    credits = max(1, cfg["capacity"] // max(1, size - 1) // 4)
+    n_producers = size - n_trainers
+    credits = max(1, cfg["capacity"] // max(1, -(-n_producers // n_trainers)) // 4)
     channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)
     sample_shape = (recipe.data["history"] + recipe.horizon, channels, *spec.output_shape)
-    buffer = ledger = None
-    plan = None
-    if rank == 0:
-        buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
+    is_trainer = rank < n_trainers
+    sub = comm.Split(0 if is_trainer else 1, rank)
+    buffer = ledger = merged = None
+    if is_trainer:
+        seed = recipe.train["seed"] + rank
+        buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], seed)
         ledger = Ledger()
-        resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer)
-        if resumed:
-            log(
-                f"resuming: {len(ledger.done)} trajectories complete, {len(ledger.in_flight())} "
-                f"in flight, {len(buffer)} samples in the buffer"
-            )
-        plan = (ledger.in_flight(), sorted(ledger.done | set(ledger.diverged)))
-    skip, exclude = comm.bcast(plan, root=0)
+        if resume:
+            merged = restore(Path(recipe.train["out"]), ledger, buffer, rank, n_trainers)
+    plan = None  # (windows received per in-flight trajectory, trajectories to leave out)
+    if merged is not None:
+        plan = (merged.in_flight(), sorted(merged.done | set(merged.diverged)))
+        if rank == 0:
+            log(f"resuming: {len(merged.done)} trajectories complete, {len(plan[0])} in flight")
+    skip, exclude = comm.bcast(plan, root=0) or ({}, [])
+    exclude = frozenset(exclude)
     chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
-    producers = list(range(1, size))
     fault = parse_fault(cfg["fault"])
-    if rank > 0:
-        p = rank - 1
+    if not is_trainer:
+        p = rank - n_trainers
         run_producer(
             comm,
-            0,
+            p % n_trainers,
             spec,
             cfg["split"],
-            chunks[p :: len(producers)],
+            chunks[p::n_producers],
             window,
             sample_shape,
             credits,
             skip,
-            frozenset(exclude),
+            exclude,
             cfg["device"],
             fault.get(p),
         )
         return None, None
+    mine = [n_trainers + p for p in range(n_producers) if p % n_trainers == rank]
+    ctx = init_from_mpi(sub, recipe.train["device"]) if n_trainers > 1 else SINGLE
     receiver = MPIReceiver(
         comm,
-        producers,
+        mine,
         buffer,
         ledger,
         sample_shape,
@@ -265,19 +306,29 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         credits,
         cfg["producer_timeout"],
     ).start()
-    batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"])
+    batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx)
     try:
-        result = fit(recipe, SINGLE, progress, stop_after, resume, batches=batches)
+        result = fit(recipe, ctx, progress and rank == 0, stop_after, resume, batches=batches)
     finally:
         dead = receiver.stop()
-    for p in dead:
-        log(f"producer rank {p} died ({ledger.dead[p]}); training went on with the others")
-    for traj, (step, t) in sorted(ledger.diverged.items()):
+    parts = sub.gather((ledger.state_dict(), dict(ledger.dead)), root=0)
+    shutdown(ctx)
+    if rank != 0:
+        return None, None  # rank 0 reports for all trainers
+    total = Ledger()
+    for state, dead_part in parts:
+        one = Ledger()
+        one.load_state_dict(state)
+        total.merge(one)
+        total.dead.update(dead_part)
+    for p in sorted(total.dead):
+        log(f"producer rank {p} died ({total.dead[p]}); training went on with the others")
+    for traj, (step, t) in sorted(total.diverged.items()):
         log(f"trajectory {traj} diverged at step {step} (t = {t:.6g}); its producer moved on")
-    if dead:  # a hung rank never reaches MPI_Finalize: end the job, the checkpoint is written
+    if total.dead or dead:  # a hung rank never reaches MPI_Finalize: end the job
         log(f"checkpoint written to {result.checkpoint}; aborting the job for the dead producers")
         import sys
 
         sys.stdout.flush()
         comm.Abort(4)
-    return result, ledger
+    return result, total
