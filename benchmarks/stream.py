@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,16 +164,48 @@ def run_threads(d: dict) -> dict:
     }
 
 
-def run_mpi_online(d: dict, work: Path, timeout: float) -> dict:
-    """The same online run with the producer as MPI rank 1 (``mpiexec -n 2``)."""
+def run_mpiexec(cmd: list[str], timeout: float) -> subprocess.CompletedProcess | None:
+    """Run ``cmd`` (an mpiexec line) in its own process group; on timeout end that group
+    (mpiexec and its ranks, nothing else) and return None."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    p = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                p.communicate(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return None
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+
+
+def run_mpi_online(d: dict, work: Path, timeout: float) -> dict | None:
+    """The same online run with the producer as MPI rank 1 (``mpiexec -n 2``); None if it
+    did not finish within ``timeout`` seconds."""
     rfile, result = work / f"recipe-{time.monotonic_ns()}.json", work / "mpi-online-result.json"
     rfile.write_text(json.dumps(d))
     if result.exists():
         result.unlink()
     cmd = [mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__)]
     cmd += ["--mpi-worker", "online", "--recipe-json", str(rfile), "--result-json", str(result)]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    p = run_mpiexec(cmd, timeout)
+    if p is None:
+        note(f"    timed out after {timeout:.0f} s (killed its process group)")
+        return None
     if p.returncode != 0 or not result.exists():
         raise RuntimeError(f"mpiexec online run failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return json.loads(result.read_text())
@@ -213,10 +246,14 @@ def throughput(args, stores: dict, work: Path) -> None:
                 elif name == "store":
                     r = run_store(d)
                 elif name == "mpi":
-                    r = run_mpi_online(d, work, timeout=600)
+                    r = run_mpi_online(d, work, timeout=args.mpi_timeout)
+                    if r is None:
+                        results.setdefault((key, name), [])
+                        continue
                 else:
                     r = run_threads(d)
-                note(f"    {r['wall']:.1f} s")
+                r["load"] = os.getloadavg()[0]
+                note(f"    {r['wall']:.1f} s, load average {r['load']:.2f}")
                 if r["step"] != steps:
                     note(f"    warning: stopped at step {r['step']} of {steps}")
                 r.update(steady(r["history"], log_every))
@@ -232,7 +269,8 @@ def throughput(args, stores: dict, work: Path) -> None:
         "(all runs in the last column). Online: stream of fresh trajectories that outlasts the "
         f"run, buffer capacity {CAPACITY}, watermark {WATERMARK}. `idle` is the trainer's "
         "`idle_fraction` (time blocked waiting for a batch), time-weighted; `idle (all)` "
-        "includes the first interval (watermark fill).\n"
+        "includes the first interval (watermark fill). `load`: the 1-minute load average "
+        "after the best run (this benchmark alone accounts for about 1-2).\n"
     )
     print(
         f"**Caveat:** this machine has {cores} cores (load average at start "
@@ -243,15 +281,21 @@ def throughput(args, stores: dict, work: Path) -> None:
     )
     print(
         "| data | source | steps | samples/s | ratio vs memory | idle | idle (all) "
-        "| received/s | reuse (end) | all runs (samples/s) |"
+        "| received/s | reuse (end) | load | all runs (samples/s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     summary = {}
     for key, (steps, _, _) in configs.items():
         runs = {name: results[(key, name)] for name, _ in sources}
-        best = {name: max(rs, key=lambda r: r["samples_per_s"]) for name, rs in runs.items()}
+        best = {n: max(rs, key=lambda r: r["samples_per_s"]) for n, rs in runs.items() if rs}
         mem = best["memory"]["samples_per_s"]
         for name, label in sources:
+            if name not in best:
+                print(
+                    f"| {SPECS[key][0]} | {label} | timed out ({args.mpi_timeout:.0f} s) |"
+                    + 7 * " – |"
+                )
+                continue
             b = best[name]
             ratio = b["samples_per_s"] / mem
             step = f"{b['step']}" if b["step"] == steps else f"{b['step']} (of {steps})"
@@ -260,7 +304,7 @@ def throughput(args, stores: dict, work: Path) -> None:
                 f"| {SPECS[key][0]} | {label} | {step} | {b['samples_per_s']:.0f} | {ratio:.2f} "
                 f"| {cell(b, 'idle_steady', '{:.3f}')} | {cell(b, 'idle_all', '{:.3f}')} "
                 f"| {cell(b, 'received_per_s', '{:.0f}')} | {cell(b, 'reuse_mean', '{:.2f}')} "
-                f"| {all_runs} |"
+                f"| {b['load']:.1f} | {all_runs} |"
             )
             summary[(key, name)] = (ratio, b.get("idle_steady"))
     print("\nTarget (online reservoir with threads, the default `run_online`):\n")
@@ -402,9 +446,11 @@ def mpi_online_worker(recipe_json: Path, result_json: Path) -> None:
 def messages(args) -> None:
     cmd = [mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__), "--mpi-worker"]
     cmd += ["messages", "--seconds", str(args.mpi_seconds), "--sizes", *map(str, args.sizes)]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     note(f"  mpi: {' '.join(cmd[:3])} ... --mpi-worker messages")
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    p = run_mpiexec(cmd, args.mpi_timeout)
+    if p is None:
+        print(f"## 2. MPI message throughput: timed out after {args.mpi_timeout:.0f} s\n")
+        return
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
     if p.returncode != 0 or not line:
         raise RuntimeError(f"mpiexec failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
@@ -549,6 +595,9 @@ def main() -> None:
     )
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 64 * 64, 128 * 128])
     p.add_argument("--mpi-seconds", type=float, default=1.5)
+    p.add_argument(
+        "--mpi-timeout", type=float, default=150, help="s before an mpiexec run is ended"
+    )
     p.add_argument("--acc-steps", type=int, default=300)
     p.add_argument("--offline-trajectories", type=int, default=8)
     p.add_argument("--online-trajectories", type=int, default=64)

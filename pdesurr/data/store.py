@@ -199,9 +199,12 @@ class StoreBase:
         rows = slice(indices[0], indices[-1] + 1)
         if rows.stop - rows.start != len(indices):
             raise ValueError("write_batch needs contiguous trajectory indices")
-        for pos, i in enumerate(indices):
-            if pos not in divergence:
-                for name, values in fields.items():
+        for name, values in fields.items():
+            if not divergence:  # one call per field: the backend writes the chunks together
+                self.set(split, name, rows, values)
+                continue
+            for pos, i in enumerate(indices):
+                if pos not in divergence:
                     self.set(split, name, i, values[pos])
         for name, values in params.items():
             self.set(split, name, rows, np.asarray(values, dtype=np.float64))
