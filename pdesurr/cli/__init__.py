@@ -22,6 +22,7 @@ from pdesurr.cli import evaluate as evaluate_cmd
 from pdesurr.cli import generate as generate_cmd
 from pdesurr.cli import train as train_cmd
 from pdesurr.cli.info import cmd_info
+from pdesurr.cli.options import add_set_option
 from pdesurr.cli.simulate import (
     EXIT_DIVERGED,
     EXIT_INPUT,
@@ -51,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run a solver preset and write a zarr store")
     p.add_argument("preset", help="preset name in solvers/ or a path to a .toml")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a preset key (TOML literal); repeatable",
-    )
+    add_set_option(p, "preset")
     p.add_argument("--initial", metavar="FILE.npy", help="initial state (C,*S) or (B,C,*S)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="= --set run.steps=N")

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pdesurr.cli.options import add_set_option
 from pdesurr.config import CATALOGUE_ROOT, ConfigError
 
 
@@ -109,7 +110,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("benchmark", help="evaluate a suite of checkpoints plus reference rows")
     p.add_argument("suite", help="suite name in train/ or a path to a .toml")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    add_set_option(p, "suite")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true")

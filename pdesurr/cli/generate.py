@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from pdesurr.cli.options import add_set_option
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 
@@ -65,13 +66,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--format", choices=["zarr", "h5"], help="default: from --out's suffix, else zarr"
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a spec key (TOML literal); repeatable",
-    )
+    add_set_option(p, "spec")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--report", metavar="FILE.json", help="write the run's figures here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

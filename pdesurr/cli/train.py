@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from pdesurr.cli.generate import world_comm
+from pdesurr.cli.options import add_set_option
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.training.distributed import init_from_mpi, shutdown
@@ -78,13 +79,7 @@ def _train_online(recipe, comm, args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a surrogate from a recipe in train/ (MPI-aware: DDP)")
     p.add_argument("recipe", help="recipe name in train/ or a path to a .toml")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a recipe key (TOML literal); repeatable",
-    )
+    add_set_option(p, "recipe")
     p.add_argument(
         "--stop-after",
         type=int,

@@ -26,7 +26,6 @@ import torch
 
 from pdesurr.data.spec import DatasetSpec, trajectory_seed
 from pdesurr.data.store import StoreError, create_store, detect_format, open_store
-from pdesurr.spectral import spectral_resample
 
 
 @dataclass
@@ -64,17 +63,7 @@ class GenerationReport:
 def simulate_batch(spec: DatasetSpec, split: str, start: int, stop: int, device="cpu"):
     """Simulate trajectories ``start..stop-1``: ``(fields, params, seeds, divergence)``."""
     pde, stepper, u0, params = spec.build_batch(split, start, stop)
-    frames = []
-    traj = stepper.trajectory(
-        u0.to(device),
-        spec.frames - 1,
-        spec.save_every,
-        on_divergence="mask",
-        skip=spec.spinup_steps,
-    )
-    for u in traj:
-        frames.append(spectral_resample(u, spec.output_shape).to(spec.dtype).cpu())
-    data = torch.stack(frames, 1)  # (B, T, C, *S)
+    data = torch.stack(list(spec.stored_frames(stepper, u0, device)), 1)  # (B, T, C, *S)
     divergence = {m: (int(s), float(t)) for m, (s, t) in stepper.diverged.items()}
     finite = torch.isfinite(data).flatten(1).all(1)
     for m in (~finite).nonzero().flatten().tolist():  # overflow when cast to the stored dtype

@@ -318,6 +318,19 @@ class DatasetSpec:
         stepper = Stepper(pde, self.solver.integrator.get("kind", "etdrk4"), self.dt, **integ)
         return pde, stepper, torch.cat(states), params
 
+    def stored_frames(self, stepper, u0, device="cpu"):
+        """The frames a store holds for a batch: after the spin-up, every save interval,
+        down-sampled to the output resolution and cast to the stored dtype, on the CPU.
+        Divergent members are masked (``stepper.diverged`` says which, where)."""
+        from pdesurr.spectral import spectral_resample
+
+        traj = stepper.trajectory(
+            u0.to(device), self.frames - 1, self.save_every, on_divergence="mask",
+            skip=self.spinup_steps,
+        )
+        for u in traj:
+            yield spectral_resample(u, self.output_shape).to(self.dtype).cpu()
+
     def attrs(self) -> dict:
         return {
             "format": "pdesurr.dataset",

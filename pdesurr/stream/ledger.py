@@ -37,6 +37,13 @@ class Ledger:
             elif kind == "diverged":
                 self.diverged[int(event[1])] = (int(event[2]), float(event[3]))
 
+    def close_when_over(self, n_producers: int, buffer) -> None:
+        """Close ``buffer`` once every producer has finished or died (end of the stream)."""
+        with self.lock:
+            over = len(self.finished) + len(self.dead) >= n_producers
+        if over and not buffer.closed:
+            buffer.close()
+
     def in_flight(self) -> dict[int, int]:
         with self.lock:
             return {

@@ -90,10 +90,7 @@ class ThreadTransport:
 
     def poll(self) -> None:
         """Close the buffer once every producer has finished or died."""
-        with self.ledger.lock:
-            over = len(self.ledger.finished) + len(self.ledger.dead) >= len(self.threads)
-        if over and not self.buffer.closed:
-            self.buffer.close()
+        self.ledger.close_when_over(len(self.threads), self.buffer)
 
     def stop(self) -> None:
         self.stop_flag.set()

@@ -196,10 +196,7 @@ class MPIReceiver:
                     self.ledger.dead[p] = f"silent for more than {self.timeout:g} s"
 
     def poll(self) -> None:
-        with self.ledger.lock:
-            over = len(self.ledger.finished) + len(self.ledger.dead) >= len(self.producers)
-        if over and not self.buffer.closed:
-            self.buffer.close()
+        self.ledger.close_when_over(len(self.producers), self.buffer)
 
     def stop(self) -> list[int]:
         """Stop receiving and tell the live producers to finish; returns the dead ones."""

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import torch
 
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.spectral import spectral_resample
 from pdesurr.stream.buffers import Sample
 
 
@@ -77,15 +76,8 @@ def produce(
         recent: deque = deque(maxlen=window.span)
         emitted = {i: 0 for i in members}
         dead: set[int] = set()
-        frames = stepper.trajectory(
-            u0.to(device),
-            spec.frames - 1,
-            spec.save_every,
-            on_divergence="mask",
-            skip=spec.spinup_steps,
-        )
-        for j, u in enumerate(frames):
-            recent.append(spectral_resample(u, spec.output_shape).to(spec.dtype).cpu())
+        for j, frame in enumerate(spec.stored_frames(stepper, u0, device)):
+            recent.append(frame)
             yield ("alive",)
             for m, (step, time) in stepper.diverged.items():
                 if a + m in emitted and a + m not in dead:
