@@ -18,6 +18,8 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.simulate import _run_to_store, load_config
 from pdesurr.data.generate import generate
@@ -39,6 +41,8 @@ DEMO_DATASET = "ks_refiner/small"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.threads is None:  # small problems, and producers share the cores with training
+        torch.set_num_threads(1)
     out = Path(args.out)
     start = time.perf_counter()
     for name, preset, overrides in DEMO_RUNS:

@@ -7,7 +7,10 @@ the store is generated first (by all ranks), so a recipe runs on a fresh machine
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+
+import torch
 
 from pdesurr.cli.generate import world_comm
 from pdesurr.cli.options import add_set_option
@@ -52,8 +55,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def share_cores(args, producers: int) -> None:
+    """In-process producers and the trainer share the cores: unless ``--threads`` says
+    otherwise, give torch's pool its share (oversubscribed pools slow down many-fold)."""
+    if args.threads is None:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // (1 + producers)))
+
+
 def _train_online(recipe, comm, args) -> int:
     from pdesurr.training.online import run_online
+
+    if comm is None:
+        share_cores(args, recipe.online.get("producers", 1))
 
     result, ledger = run_online(
         recipe,
