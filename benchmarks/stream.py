@@ -5,15 +5,16 @@
 1. Trainer throughput: training samples per second consumed by ``fit`` for the same model
    (``fno/small``), objective (pushforward, unroll 2) and batch size (16), with the
    batches coming (a) online from solver producers streaming into the buffer (threads of
-   this process, :func:`~pdesurr.training.online.run_online`; optionally also an MPI
-   producer rank), (b) offline from a zarr store read per batch
-   (``pdesurr.training.fit.IN_MEMORY_LIMIT = 0``), (c) offline from memory (default
-   ``fit``). Reported: steady-state samples/s (log intervals after the first, so start-up
-   and the buffer's watermark fill are left out), the ratios online/memory and
-   store/memory, and the online run's ``idle_fraction``. Target of the issue: online keeps
-   the trainer at least 90% as busy as from memory (ratio >= 0.9, idle <= 0.1). On the
-   KS small spec (cheap solver: producers outpace the trainer) and Kolmogorov small (2D:
-   the solver is the bottleneck on a small machine).
+   this process, :func:`~pdesurr.training.online.run_online`; and, unless
+   ``--no-mpi-online``, a producer MPI rank under ``mpiexec -n 2``, which drains the
+   producer after training: see :func:`mpi_online_worker`), (b) offline from a zarr
+   store read per batch (``pdesurr.training.fit.IN_MEMORY_LIMIT = 0``), (c) offline from
+   memory (default ``fit``). Reported: steady-state samples/s (log intervals after the
+   first, so start-up and the buffer's watermark fill are left out), the ratios
+   online/memory and store/memory, and the online run's ``idle_fraction``. Target of
+   the issue: online keeps the trainer at least 90% as busy as from memory (ratio >= 0.9,
+   idle <= 0.1). On the KS small spec (cheap solver: producers outpace the trainer) and
+   Kolmogorov small (2D: the solver is the bottleneck on a small machine).
 2. Message throughput under ``mpiexec -n 2``: pdesurr's MPI transport (the real
    :func:`~pdesurr.stream.mpi.run_producer` and :class:`~pdesurr.stream.mpi.MPIReceiver`,
    with the solver replaced by pre-made samples: header + payload ``Send`` per sample,
@@ -23,7 +24,11 @@
 3. Accuracy (Melissa's claim at CPU scale): the same FNO trained offline on a store of N
    trajectories and online on freshly streamed ones (reservoir buffer), at equal
    optimizer steps, both validated on the same held-out store (the spec's valid split).
-   A small-scale indication, not the paper's experiment.
+   A finite stream (``--online-trajectories``, 64) can run dry before the last step (the
+   reservoir then drains and training stops), so a stream that outlasts the run is also
+   reported. A small-scale indication, not the paper's experiment.
+
+Default mode takes about 4-7 minutes on 2 shared cores; ``--quick`` under a minute.
 
 Markdown tables go to stdout, progress notes to stderr.
 """

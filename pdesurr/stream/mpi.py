@@ -10,10 +10,12 @@ Messages (all from a producer to its trainer, except credits and stop):
     stop     int64[1]  trainer -> producer: finish now                          tag 24
 
 Arrays travel as buffers (``Send``/``Recv``), never pickles; shapes are known on both
-sides from the spec and the recipe. Flow control by credits: a producer starts with
-``credits`` and gets one back for each sample the trainer has put in its buffer, so at
-most ``capacity + producers x credits`` samples exist on the trainer side, and a producer
-with no credit waits (throttled, never dropped). Producers send a heartbeat at most once a
+sides from the spec and the recipe. Flow control by credits: the trainer grants each
+producer ``credits`` at the start and one more for each sample it has put in its buffer,
+so at most ``capacity + producers x credits`` samples exist on the trainer side, and a
+producer with no credit waits (throttled, never dropped). At the end the trainer sends
+stop, keeps draining (discarding) until every live producer has said bye, then returns:
+no producer is left blocked in a ``Send``. Producers send a heartbeat at most once a
 second; a producer silent for ``timeout`` seconds is declared dead and the trainer goes on
 with the others (with MPICH's default cleanup, a rank that crashes ends the whole job
 instead: resume it from the last checkpoint; ``mpiexec -disable-auto-cleanup`` keeps the
@@ -55,7 +57,8 @@ def run_producer(
 
     header = np.zeros(4, np.int64)
     credit_buf = np.zeros(1, np.int64)
-    state = {"credits": credits, "stopped": False, "sent": 0, "alive": 0.0}
+    # no credit until the trainer grants the first ``credits`` (MPIReceiver.start)
+    state = {"credits": 0, "stopped": False, "sent": 0, "alive": 0.0, "bye": False}
 
     def take_messages(block: bool) -> None:
         status = MPI.Status()
@@ -77,10 +80,15 @@ def run_producer(
         if payload is not None:
             comm.Send(payload, dest=trainer, tag=TAG_PAYLOAD)
 
+    def goodbye() -> None:
+        if not state["bye"]:
+            send(BYE)
+            state["bye"] = True
+
     for event in produce(spec, split, chunks, window, device, skip, exclude):
         take_messages(block=False)
         if state["stopped"]:
-            return
+            return goodbye()
         kind = event[0]
         if kind == "alive":
             if time.monotonic() - state["alive"] > 1.0:
@@ -90,23 +98,21 @@ def run_producer(
             while state["credits"] == 0 and not state["stopped"]:
                 take_messages(block=True)
             if state["stopped"]:
-                return
+                return goodbye()
             if fail_after is not None and state["sent"] >= fail_after:
                 while True:  # fault injection: this producer hangs, silent, like a dead node
                     time.sleep(3600)
             s: Sample = event[1]
-            payload = np.concatenate([s.cond.numpy().ravel(), s.frames.numpy().ravel()]).astype(
-                np.float32
-            )
-            send(SAMPLE, s.trajectory, s.time_index, payload)
+            payload = np.concatenate([s.cond.numpy().ravel(), s.frames.numpy().ravel()])
+            send(SAMPLE, s.trajectory, s.time_index, payload.astype(np.float32))
             state["credits"] -= 1
             state["sent"] += 1
         elif kind == "done":
             send(DONE, event[1])
         elif kind == "diverged":
             send(DIVERGED, event[1], event[2], np.array([event[3]], np.float64))
-    send(BYE)
-    while not state["stopped"]:
+    goodbye()
+    while not state["stopped"]:  # wait for the trainer's stop: an orderly MPI_Finalize
         take_messages(block=True)
 
 
@@ -132,7 +138,7 @@ class MPIReceiver:
             timeout,
         )
         self.size = n_cond + math.prod(sample_shape)
-        self.stop_flag = threading.Event()
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="mpi-receiver", daemon=True)
 
     def start(self) -> MPIReceiver:
@@ -144,7 +150,7 @@ class MPIReceiver:
         return self
 
     def _put(self, sample) -> bool:
-        while not self.stop_flag.is_set():
+        while not self.stopping.is_set():
             with self.ledger.lock:
                 if self.buffer.put(sample, block=False):
                     self.ledger.sample(sample.trajectory)
@@ -152,16 +158,25 @@ class MPIReceiver:
             time.sleep(0.001)
         return False
 
+    def _accounted(self) -> bool:
+        with self.ledger.lock:
+            return all(p in self.ledger.finished or p in self.ledger.dead for p in self.producers)
+
     def _run(self) -> None:
         from mpi4py import MPI
 
         header = np.zeros(4, np.int64)
         status = MPI.Status()
-        while not self.stop_flag.is_set():
+        empty = 0
+        while not (self.stopping.is_set() and self._accounted()):
             if not self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_HEADER, status=status):
                 self._check_silence()
-                time.sleep(0.0005)
+                empty += 1
+                # keep probing while messages flow (a Send completes when this side makes
+                # progress), back off when the stream is quiet
+                time.sleep(0 if empty < 200 else 0.0005)
                 continue
+            empty = 0
             src = status.source
             self.comm.Recv(header, source=src, tag=TAG_HEADER)
             kind, a, b = int(header[0]), int(header[1]), int(header[2])
@@ -170,11 +185,11 @@ class MPIReceiver:
             if kind == SAMPLE:
                 buf = np.empty(self.size, np.float32)
                 self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
+                if self.stopping.is_set():
+                    continue  # training is over: drain, grant nothing
                 t = torch.from_numpy(buf)
-                sample = Sample(
-                    t[self.n_cond :].reshape(self.shape).clone(), t[: self.n_cond].clone(), a, b
-                )
-                if self._put(sample):
+                frames = t[self.n_cond :].reshape(self.shape).clone()
+                if self._put(Sample(frames, t[: self.n_cond].clone(), a, b)):
                     self.comm.Send(np.array([1], np.int64), dest=src, tag=TAG_CREDIT)
             elif kind == DONE:
                 self.ledger.event(src, ("done", a))
@@ -199,12 +214,13 @@ class MPIReceiver:
         self.ledger.close_when_over(len(self.producers), self.buffer)
 
     def stop(self) -> list[int]:
-        """Stop receiving and tell the live producers to finish; returns the dead ones."""
-        self.stop_flag.set()
+        """Tell the live producers to finish, drain what they still send until each says
+        goodbye (or is declared dead), then stop; returns the dead ones."""
+        self.stopping.set()
         self.buffer.close()
-        self.thread.join(timeout=30)
-        dead = sorted(self.ledger.dead)
-        for p in self.producers:
-            if p not in self.ledger.dead:
-                self.comm.Send(np.zeros(1, np.int64), dest=p, tag=TAG_STOP)
-        return dead
+        with self.ledger.lock:
+            live = [p for p in self.producers if p not in self.ledger.dead]
+        for p in live:
+            self.comm.Send(np.zeros(1, np.int64), dest=p, tag=TAG_STOP)
+        self.thread.join(timeout=self.timeout + 30)
+        return sorted(self.ledger.dead)

@@ -324,8 +324,14 @@ def fit(
             data_state = batches.state_dict()  # on every rank: online trainers gather theirs
             if ctx.is_main:
                 checkpoint(step + 1, data_state)
-    if end > start and (not history or history[-1]["step"] != end) and ctx.is_main:
-        record = {"step": end, **batches.metrics()}  # stopped early: the stream ran dry
+    if (
+        end > start
+        and ctx.is_main
+        and (not history or "valid_loss" not in history[-1] or history[-1]["step"] != end)
+    ):
+        # stopped early (the stream ran dry): the final state gets its validation too
+        record = history.pop() if history and history[-1]["step"] == end else {"step": end}
+        record.update(batches.metrics() if len(record) == 1 else {})
         if valid is not None:
             record.update(
                 validate(
