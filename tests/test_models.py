@@ -136,3 +136,29 @@ def test_overfits_one_batch(kind, ndim):
         loss.backward()
         opt.step()
     assert float(loss) < 0.1 * first
+
+
+# neuraloperator's complex spectral weights are not converted by Module.double()
+NO_FLOAT64 = {"fno"}
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_float64(kind, ndim):
+    if kind in NO_FLOAT64:
+        pytest.skip(f"{kind}: float64 is not supported by its backend")
+    model, _ = make(kind, ndim, cond_dim=1)
+    x, cond = inputs(ndim, cond_dim=1)
+    y = model.double()(x.double(), cond=cond.double())
+    assert y.dtype == torch.float64 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("kind,ndim", CASES)
+def test_device_follows_input(kind, ndim):
+    """No tensor is made on a fixed device: the whole pass runs on the meta device."""
+    if kind == "gnn":
+        pytest.skip("gnn builds its graph from index data, which the meta device does not hold")
+    with torch.device("meta"):
+        model, _ = make(kind, ndim, cond_dim=1)
+    x = torch.empty(2, 3, *[32] * ndim, device="meta")
+    y = model(x, cond=torch.empty(2, 1, device="meta"))
+    assert y.device.type == "meta" and y.shape == (2, 2, *[32] * ndim)

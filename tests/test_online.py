@@ -212,32 +212,33 @@ watermark = 8
     return file
 
 
+def mpi_train(ranks: int, file: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``mpiexec -n RANKS pdesurr train FILE --quiet EXTRA``, one thread per rank."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        MPIEXEC,
+        "-n",
+        str(ranks),
+        sys.executable,
+        "-m",
+        "pdesurr",
+        "train",
+        str(file),
+        "--quiet",
+    ]
+    return subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.mpi
 def test_mpi_online_training_three_ranks(spec_file, tmp_path):
-    file = write_recipe(spec_file, tmp_path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(
-        [MPIEXEC, "-n", "3", sys.executable, "-m", "pdesurr", "train", str(file), "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = mpi_train(3, write_recipe(spec_file, tmp_path))
     assert r.returncode == 0, r.stderr
     assert "received 36 samples from 6 complete trajectories" in r.stdout  # 6 x 6 windows
 
 
 @pytest.mark.mpi
 def test_mpi_dead_producer_stops_cleanly_with_checkpoint(spec_file, tmp_path):
-    file = write_recipe(spec_file, tmp_path, fault="kill:1:2", producer_timeout=3.0)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(
-        [MPIEXEC, "-n", "3", sys.executable, "-m", "pdesurr", "train", str(file), "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = mpi_train(3, write_recipe(spec_file, tmp_path, fault="kill:1:2", producer_timeout=3.0))
     assert "producer rank 2 died" in r.stdout, r.stdout + r.stderr
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").exists()
 
@@ -246,13 +247,9 @@ def test_mpi_dead_producer_stops_cleanly_with_checkpoint(spec_file, tmp_path):
 def test_mpi_two_trainers_ddp_and_resume(spec_file, tmp_path):
     # 4 ranks: 2 trainers (DDP) + 2 producers; stopped at step 2, then resumed
     file = write_recipe(spec_file, tmp_path, trainers=2, trajectories=12)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [MPIEXEC, "-n", "4", sys.executable, "-m", "pdesurr", "train", str(file), "--quiet"]
-    r = subprocess.run(
-        [*cmd, "--stop-after", "2"], env=env, capture_output=True, text=True, timeout=300
-    )
+    r = mpi_train(4, file, "--stop-after", "2")
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    r = mpi_train(4, file)
     assert r.returncode == 0, r.stderr
     # every window of the 12 trajectories arrived exactly once over both runs
     assert "received 72 samples from 12 complete trajectories" in r.stdout, r.stdout

@@ -69,7 +69,8 @@ def grid_stencil(ndim: int, neighbours: int = 8, radius: float | None = None) ->
         if neighbours < 1:
             raise ValueError(f"neighbours must be >= 1, got {neighbours}")
         reach = neighbours
-    axes = [torch.arange(-reach, reach + 1)] * ndim
+    # a small integer table: always built on the CPU (callers move what they need)
+    axes = [torch.arange(-reach, reach + 1, device="cpu")] * ndim
     offsets = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, ndim)
     d2 = offsets.square().sum(-1)
     d2, order = torch.sort(d2, stable=True)
