@@ -124,11 +124,21 @@ def describe_checkpoint(path: Path) -> str:
     return "\n".join(lines)
 
 
+def describe_foreign(path: Path) -> str:
+    """A human summary of a file another tool wrote (The Well, PDEBench)."""
+    store = open_store(path)
+    try:
+        return store.describe()
+    finally:
+        store.close()
+
+
 # kind of path -> describer
 DESCRIBERS: dict[str, Callable[[Path], str]] = {
     STORE_KIND: describe_trajectory,
     "dataset": describe_dataset,
     "checkpoint": describe_checkpoint,
+    "foreign": describe_foreign,
 }
 
 
@@ -142,6 +152,8 @@ def path_kind(path: Path) -> str:
         fmt = detect_format(path)
     except StoreError as e:
         raise InputError(str(e)) from None
+    if fmt in ("the_well", "pdebench"):
+        return "foreign"
     if fmt == "h5":
         return "dataset"
     if (path / "zarr.json").exists() and json.loads((path / "zarr.json").read_text()).get(

@@ -100,12 +100,20 @@ def detect_format(path: str | Path) -> str:
     if path.is_dir():
         if (path / "zarr.json").is_file() or (path / ".zgroup").is_file():
             return "zarr"
-        raise StoreError(f"{path} is a directory but not a zarr store (no zarr.json)")
+        from pdesurr.data.formats import foreign_format
+
+        if foreign := foreign_format(path):  # a folder of The Well's files
+            return foreign
+        raise StoreError(
+            f"{path} is a directory but not a zarr store (no zarr.json) nor The Well's files"
+        )
     if path.is_file():
         with open(path, "rb") as f:
             head = f.read(8)
         if head == b"\x89HDF\r\n\x1a\n":
-            return "h5"
+            from pdesurr.data.formats import foreign_format
+
+            return foreign_format(path) or "h5"
         raise StoreError(f"{path} is neither a zarr store nor an HDF5 file")
     raise StoreError(f"no store at {path}")
 
@@ -113,6 +121,10 @@ def detect_format(path: str | Path) -> str:
 def open_store(path: str | Path, mode: str = "r"):
     """Open a dataset store, checking that it is one of ours and readable."""
     fmt = detect_format(path)
+    if fmt not in ("zarr", "h5"):  # The Well, PDEBench: read-only views (pdesurr.data.formats)
+        from pdesurr.data.formats import FOREIGN
+
+        return FOREIGN[fmt][1](Path(path))
     if fmt == "zarr":
         from pdesurr.data.zarr_store import ZarrStore
 
@@ -141,6 +153,8 @@ class StoreBase:
 
     path: Path
     attrs: dict
+    # pdesurr's solvers are pseudo-spectral: every store they write is periodic on all axes
+    periodic = True
 
     def _check(self) -> None:
         if self.attrs.get("format") != FORMAT:

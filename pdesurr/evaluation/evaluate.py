@@ -107,6 +107,13 @@ def score(
             corr, torch.as_tensor(lead_time), thr
         )
     ds.attrs["conventions"] = json.dumps(CONVENTIONS)
+    # spectra and band errors use the FFT: exact for periodic data, an assumption otherwise
+    ds.attrs["spectra_assume_periodic"] = (
+        "yes: the data are periodic"
+        if getattr(pde, "periodic", True)
+        else "the data are NOT periodic: the FFT treats them as periodic, so spectra and "
+        "spectral errors include the jump across the boundaries"
+    )
     return ds
 
 
@@ -159,6 +166,7 @@ def evaluate(
         rollout_steps_per_second=len(indices) * n_steps / wall if wall else float("nan"),
         pde=store.attrs["pde"],
         fields=json.dumps(store.fields),
+        boundary_conditions=json.dumps(store.spec.get("boundary_conditions", "periodic")),
     )
     if hasattr(store, "close"):
         store.close()

@@ -20,6 +20,10 @@ RESOLUTION_KEYS = {"quasi_geostrophic": ("ny", "nx")}
 
 def store_pde(store, split: str, indices) -> object:
     """The PDE of trajectories ``indices`` of ``split`` at the stored resolution."""
+    if "solver" not in store.spec:  # a foreign file (The Well, PDEBench): grid diagnostics
+        from pdesurr.evaluation.grid_fields import GridFields
+
+        return GridFields.from_store(store, split)
     solver = store.spec["solver"]
     kind = solver["pde"]["kind"]
     kwargs = {k: v for k, v in solver["pde"].items() if k != "kind"}
@@ -42,6 +46,13 @@ def solver_step(store, split: str, indices, substeps: int | None = None) -> Solv
     ``substeps`` defaults to the steps per frame of the generation (same ``dt``). AB3 is
     replaced by RK4: a multistep method would restart from Euler at every frame.
     """
+    if "solver" not in store.spec:
+        from pdesurr.config import ConfigError
+
+        raise ConfigError(
+            f"{store.path} is a {store.spec.get('format')} file with no pdesurr solver: "
+            "set references.solver = false"
+        )
     solver = store.spec["solver"]
     pde = store_pde(store, split, indices)
     times = np.asarray(store.read(split, "time"))

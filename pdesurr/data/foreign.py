@@ -1,0 +1,279 @@
+"""Read-only stores over files another tool wrote (The Well, PDEBench), seen as pdesurr stores.
+
+A foreign reader maps the file's layout onto the store interface the trainer, the
+evaluator and ``info`` already use (:class:`pdesurr.data.store.StoreBase`)::
+
+    fields            time-varying fields, in state channel order: ``{"name", "channels",
+                      "dims", "components", "tensor_order", "source"}``
+    read(split, f)    ``(trajectory, time, [component], y, x)`` (1D: ``x``), channels first
+    time, x, y        coordinates; per-trajectory parameters as ``(trajectory,)`` arrays
+    constant_fields   time-constant fields, ``(trajectory, [component], y, x)``: recorded
+                      and readable, not part of the state (pdesurr's models take only
+                      per-sample scalars as conditioning)
+    boundary_conditions  ``{axis: "periodic" | "wall" | "open"}``; ``periodic`` is True only
+                      when every axis is periodic, and the evaluation says so when its
+                      FFT-based spectra treat a non-periodic domain as periodic
+
+Every trajectory is complete (these formats have no completion flags); statistics are
+computed on first use, one trajectory at a time. Files are opened read-only with h5py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pdesurr.data.store import StoreError
+
+# (local trajectory indices, time selection) -> (n, t, *rest) in pdesurr's axis order
+Loader = Callable[[np.ndarray, object], np.ndarray]
+
+
+class ArrayView:
+    """A lazily read ``(trajectory, time, ...)`` array concatenated over files.
+
+    ``parts`` are ``(n_trajectories_in_file, loader)``; indexing reads only the
+    trajectories and frames asked for, then applies the rest of the index in memory.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype, parts: list[tuple[int, Loader]]):
+        self.shape, self.dtype, self.parts = tuple(shape), np.dtype(dtype), parts
+        self.offsets = np.cumsum([0] + [n for n, _ in parts])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, index):
+        index = index if isinstance(index, tuple) else (index,)
+        traj, rest = index[0], index[1:]
+        tsel = rest[0] if rest else slice(None)
+        one_frame = isinstance(tsel, int | np.integer)
+        if one_frame:  # loaders always take a slice of frames
+            t = int(tsel) % self.shape[1]
+            tsel = slice(t, t + 1)
+        scalar = isinstance(traj, int | np.integer)
+        rows = np.arange(self.shape[0])[traj]
+        rows = np.atleast_1d(rows)
+        blocks = []
+        for f in range(len(self.parts)):
+            lo, hi = self.offsets[f], self.offsets[f + 1]
+            mine = rows[(rows >= lo) & (rows < hi)]
+            if mine.size:
+                blocks.append((np.flatnonzero((rows >= lo) & (rows < hi)), mine - lo, f))
+        out = None
+        for where, local, f in blocks:
+            part = self.parts[f][1](local, tsel)
+            if out is None:
+                out = np.empty((rows.size, *part.shape[1:]), dtype=part.dtype)
+            out[where] = part
+        if out is None:  # an empty selection
+            probe = self.parts[0][1](np.zeros(1, dtype=int), tsel)
+            out = np.empty((0, *probe.shape[1:]), dtype=probe.dtype)
+        out = out[(slice(None), 0 if one_frame else slice(None), *rest[1:])]
+        return out[0] if scalar else out
+
+
+def read_rows(ds, local: np.ndarray, *lead) -> np.ndarray:
+    """``ds[local, *lead]`` for sorted or unsorted row indices (h5py wants increasing ones)."""
+    order = np.argsort(local)
+    uniq, inverse = np.unique(local[order], return_inverse=True)
+    if uniq.size == uniq[-1] - uniq[0] + 1:
+        block = ds[(slice(int(uniq[0]), int(uniq[-1]) + 1), *lead)]
+    else:
+        block = np.stack([ds[(int(i), *lead)] for i in uniq])
+    out = np.empty((local.size, *block.shape[1:]), dtype=block.dtype)
+    out[order] = block[inverse]
+    return out
+
+
+@dataclass
+class SplitData:
+    """What a foreign reader builds per split."""
+
+    arrays: dict[str, ArrayView] = field(default_factory=dict)  # fields and constant fields
+    small: dict[str, np.ndarray] = field(default_factory=dict)  # time, coords, parameters
+
+
+class ForeignStore:
+    """The read-only store interface over a foreign layout (see the module docstring).
+
+    Subclasses fill ``self.path``, ``self.fmt``, ``self.name``, ``self.fields``,
+    ``self.constant_fields``, ``self.parameters``, ``self.boundary_conditions``,
+    ``self.data`` (split -> :class:`SplitData`), ``self.files`` and ``self.source_attrs``,
+    then call :meth:`_finish`.
+    """
+
+    fmt = "foreign"
+
+    def _finish(self) -> None:
+        bcs = self.boundary_conditions
+        self.periodic = bool(bcs) and all(v == "periodic" for v in bcs.values())
+        h = hashlib.sha256()
+        for p in self.files:
+            st = Path(p).stat()
+            h.update(f"{Path(p).name}:{st.st_size}".encode())
+        h.update(json.dumps(self.source_attrs, sort_keys=True, default=str).encode())
+        spec = {
+            "format": self.fmt,
+            "dataset_name": self.name,
+            "files": [str(p) for p in self.files],
+            "boundary_conditions": bcs,
+            "periodic": self.periodic,
+            "parameters": self.parameters,
+            "constant_fields": [f["name"] for f in self.constant_fields],
+            "attributes": self.source_attrs,
+        }
+        self.attrs = {
+            "format": self.fmt,
+            "name": self.name,
+            "pde": self.name,
+            "fingerprint": h.hexdigest()[:16],
+            "pdesurr_version": "n/a (foreign file)",
+            "spec": json.dumps(spec, default=str),
+            "fields": json.dumps(self.fields),
+        }
+        self._stats: dict[str, dict] = {}
+
+    # --- the store interface -----------------------------------------------------
+    @property
+    def spec(self) -> dict:
+        return json.loads(self.attrs["spec"])
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.fields]
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "valid", "test") if s in self.data]
+
+    def _split(self, split: str) -> SplitData:
+        if split not in self.data:
+            raise StoreError(f"{self.path} has no split {split!r} (splits: {self.splits})")
+        return self.data[split]
+
+    def has(self, split: str, name: str) -> bool:
+        d = self.data.get(split)
+        return d is not None and (name in d.arrays or name in d.small)
+
+    def array(self, split: str, name: str):
+        d = self._split(split)
+        if name in d.arrays:
+            return d.arrays[name]
+        if name in d.small:
+            return d.small[name]
+        raise StoreError(f"{self.path}: split {split!r} has no array {name!r}")
+
+    def read(self, split: str, name: str, index=slice(None)):
+        return self.array(split, name)[index]
+
+    def n_trajectories(self, split: str) -> int:
+        return int(self._split(split).arrays[self.field_names[0]].shape[0])
+
+    def usable(self, split: str) -> np.ndarray:
+        return np.arange(self.n_trajectories(split))  # no completion flags: all are whole
+
+    def split_attrs(self, split: str) -> dict:
+        return {"n_trajectories": self.n_trajectories(split)}
+
+    def statistics(self, split: str) -> dict:
+        if split not in self._stats:
+            from pdesurr.data.generate import compute_statistics
+
+            self._stats[split] = compute_statistics(self, split)
+        return self._stats[split]
+
+    def summary(self) -> dict:
+        out = {}
+        for split in self.splits:
+            n = self.n_trajectories(split)
+            out[split] = {
+                "trajectories": n,
+                "complete": n,
+                "diverged": 0,
+                "shapes": {f: tuple(self.array(split, f).shape) for f in self.field_names},
+                "statistics": self.statistics(split),
+            }
+        return out
+
+    def missing_chunks(self, split: str) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        for h in getattr(self, "handles", []):
+            h.close()
+        self.handles = []
+
+    def describe(self) -> str:
+        """``pdesurr info`` text: layout, fields, parameters, boundaries, splits."""
+        lines = [
+            f"{self.path}: {self.fmt} dataset {self.name!r} ({len(self.files)} file(s), "
+            f"fingerprint {self.attrs['fingerprint']})",
+            "  boundaries:  "
+            + ", ".join(f"{k} {v}" for k, v in self.boundary_conditions.items())
+            + ("" if self.periodic else "  (not periodic: FFT spectra assume periodicity)"),
+            "  parameters:  " + (", ".join(self.parameters) or "none"),
+            "  fields (state channels, in order):",
+        ]
+        for f in self.fields:
+            comps = f" = {f['components']}" if f["channels"] > 1 else ""
+            lines.append(
+                f"    {f['name']}: tensor order {f['tensor_order']}, from {f['source']}{comps}"
+            )
+        for f in self.constant_fields:
+            lines.append(f"  constant field (not in the state): {f['name']} from {f['source']}")
+        for split in self.splits:
+            t = np.asarray(self.read(split, "time"))
+            lines.append(
+                f"  {split}: {self.n_trajectories(split)} trajectories, {len(t)} frames, "
+                f"t = {t[0]:.6g} .. {t[-1]:.6g}"
+            )
+            for name in self.field_names:
+                arr = self.array(split, name)
+                lines.append(f"    {name}: {arr.shape} {arr.dtype}")
+            for name, st in self.statistics(split).items():
+                fmt = lambda v: "[" + ", ".join(f"{x:.4g}" for x in v) + "]"  # noqa: E731
+                lines.append(f"    {name} mean {fmt(st['mean'])} std {fmt(st['std'])}")
+        return "\n".join(lines)
+
+
+def attr_text(value) -> str:
+    """An HDF5 attribute as text (h5py gives bytes or numpy strings for some writers)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return attr_text(value.reshape(-1)[0])
+    return str(value)
+
+
+def attr_list(value) -> list[str]:
+    """An attribute holding a list of names (or one name) as a list of str."""
+    if isinstance(value, str | bytes):
+        return [attr_text(value)]
+    return [attr_text(v) for v in np.atleast_1d(value)]
+
+
+def plain(value):
+    """An attribute value as JSON-able Python."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()] if value.ndim else plain(value.item())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
