@@ -19,6 +19,7 @@ import torch
 
 from pdesurr.cli import demo as demo_cmd
 from pdesurr.cli import evaluate as evaluate_cmd
+from pdesurr.cli import export as export_cmd
 from pdesurr.cli import generate as generate_cmd
 from pdesurr.cli import train as train_cmd
 from pdesurr.cli.info import cmd_info
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     evaluate_cmd.add_parsers(sub)
+    export_cmd.add_parser(sub)
 
     p = sub.add_parser("info", help="describe a store written by pdesurr")
     p.add_argument("path")

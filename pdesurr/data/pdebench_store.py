@@ -96,6 +96,7 @@ class PDEBenchStore(ForeignStore):
         per_traj = {
             k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in params.items()
         }
+        per_traj.update(self._trajectory_parameters())
         self.parameters = list(per_traj)
         self.boundary_conditions = self._boundaries()
         if "split" in self.h.attrs:
@@ -197,14 +198,19 @@ class PDEBenchStore(ForeignStore):
         self.total, self.steps, nd = len(self.seeds), d0.shape[0], d0.ndim - 2
         c = d0.shape[-1]
         comps = ["u"] if c == 1 else [f"data_{i}" for i in range(c)]
-        self.fields = [self._field("u" if c == 1 else "data", comps, "<seed>/data")]
+        name = "u" if c == 1 else "data"
+        ours = json.loads(attr_text(h.attrs.get("pdesurr_fields", "[]")))
+        if len(ours) == 1 and ours[0]["channels"] == c:  # written by pdesurr export
+            name = ours[0]["name"]
+            comps = [name] if c == 1 else [f"{name}_{i}" for i in range(c)]
+        self.fields = [self._field(name, comps, "<seed>/data")]
         order = (0, nd + 1, *range(nd, 0, -1))  # (T, x[, y], C) -> (T, C, [y,] x)
 
         def load(rows, tsel):
             out = np.stack([np.transpose(h[self.seeds[int(i)]]["data"][tsel], order) for i in rows])
             return out[:, :, 0] if c == 1 else out
 
-        self.loaders = {self.fields[0]["name"]: load}
+        self.loaders = {name: load}
         grid = h[self.seeds[0]]["grid"]
         self.coords = {"x": grid["x"][()]}
         if nd == 2:
@@ -212,6 +218,20 @@ class PDEBenchStore(ForeignStore):
         self.times = self._time(grid["t"][()], self.steps)
 
     # --- shared ----------------------------------------------------------------------
+    def _trajectory_parameters(self) -> dict[str, np.ndarray]:
+        """Per-trajectory values as ``pdesurr export`` writes them: ``parameters/<name>``
+        (tensor layout) or numeric attributes of the seed groups."""
+        group = self.h.get("parameters")
+        if isinstance(group, h5py.Group):
+            return {k: np.asarray(group[k][()], dtype=np.float64) for k in group}
+        if self.layout != "seeds":
+            return {}
+        first = self.h[self.seeds[0]].attrs
+        names = [
+            k for k, v in first.items() if k != "trajectory" and isinstance(v, float | np.floating)
+        ]
+        return {k: np.array([float(self.h[s].attrs[k]) for s in self.seeds]) for k in names}
+
     def _boundaries(self) -> dict[str, str]:
         axes = ("x",) if len(self.coords) == 1 else ("y", "x")
         if "boundary_conditions" in self.h.attrs:
