@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from pdesurr.cli import main
+from pdesurr.data.export_well import export_well
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.store import open_store
@@ -189,3 +190,45 @@ def test_export_errors(kolmogorov, tmp_path, capsys):
     assert main([*args, "--format", "netcdf"]) == 2
     assert "--format must be one of" in capsys.readouterr().err
     assert main([*args, "--format", "the_well", "--overwrite"]) == 0
+
+
+def test_well_export_of_layers_1d_and_a_well_store(tmp_path):
+    from foreign_files import write_well_dir
+
+    qg = tmp_path / "qg.zarr"
+    spec = ["splits.train=1", "splits.valid=0", "splits.test=1", "time.frames=3"]
+    generate(DatasetSpec.load("qg_two_layer/small", spec), qg, progress=False)
+    export_well(qg, tmp_path / "qgw")
+    src, back = open_store(qg), open_store(tmp_path / "qgw")
+    # QG's layers are not vector components: one t0 field per layer
+    assert back.field_names == ["q_layer1", "q_layer2"]
+    q = np.asarray(src.read("test", "q"))
+    for i in range(2):
+        np.testing.assert_array_equal(back.read("test", f"q_layer{i + 1}"), q[:, :, i])
+
+    ks = tmp_path / "ks.zarr"
+    generate(DatasetSpec.load("ks_refiner/small", SMALL), ks, progress=False)
+    export_well(ks, tmp_path / "ksw")
+    with h5py.File(sorted((tmp_path / "ksw/data/test").glob("*.hdf5"))[0]) as f:
+        assert list(f["dimensions"].attrs["spatial_dims"]) == ["x"]
+        assert f["t0_fields/u"].shape == (1, 5, 64)  # (B, T, Nx)
+    np.testing.assert_array_equal(
+        open_store(tmp_path / "ksw").read("test", "u"), open_store(ks).read("test", "u")
+    )
+
+    raw = write_well_dir(tmp_path / "toy")  # a Well store exported again keeps t1, t2, constants
+    export_well(tmp_path / "toy", tmp_path / "toy2")
+    # "forcing" differs per trajectory: one file each; trajectory 1 of the valid split
+    with h5py.File(tmp_path / "toy2/data/valid/toy_00001.hdf5") as f:
+        v = raw["valid"][0]
+        assert f.attrs["n_trajectories"] == 1 and f.attrs["forcing"] == v["forcing"][1]
+        np.testing.assert_array_equal(f["t2_fields/stress"][0], v["stress"][1])
+        np.testing.assert_array_equal(f["t1_fields/velocity"][0], v["velocity"][1])
+        mask = f["t0_fields/mask"]
+        assert not mask.attrs["time_varying"]
+        np.testing.assert_array_equal(mask[0], v["mask"])
+    again = open_store(tmp_path / "toy2")
+    assert again.field_names == ["density", "profile", "velocity", "stress"]
+    np.testing.assert_array_equal(
+        again.read("train", "stress"), open_store(tmp_path / "toy").read("train", "stress")
+    )

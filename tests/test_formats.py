@@ -161,7 +161,8 @@ def test_train_evaluate_benchmark_on_a_well_dir(tmp_path, monkeypatch, capsys):
         '[model]\nkind = "fno"\nmodes = 4\nwidth = 8\nlayers = 2\n'
         '[optim]\nsteps = 4\nbatch_size = 4\n[train]\nout = "run"\neval_every = 4\n'
     )
-    assert main(["train", "r.toml", "--quiet"]) == 0
+    with pytest.warns(UserWarning, match="not all periodic; Fourier-based models"):
+        assert main(["train", "r.toml", "--quiet"]) == 0
     config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert config["provenance"]["dataset"]["boundary_conditions"] == {"x": "periodic", "y": "wall"}
     assert main(["evaluate", "run/checkpoint", "--data", "toy", "--no-plots"]) == 0

@@ -11,7 +11,8 @@ become ``(x, y)`` (``dimensions/@spatial_dims = ["x", "y"]``); a one-channel fie
 ``t0_fields`` entry ``(B, T, Nx, Ny)``; a field whose channel dim is ``component`` with one
 component per spatial axis is a ``t1_fields`` vector ``(B, T, Nx, Ny, D)``; other
 multi-channel fields (QG's layers) become one ``t0`` field per channel,
-``<field>_<dim><coordinate>`` (``q_layer1``). Every axis is periodic (pdesurr's solvers are
+``<field>_<dim><coordinate>`` (``q_layer1``); a store read from The Well keeps its tensor
+orders (``t2`` included) and its time-constant fields. Every axis is periodic (pdesurr's solvers are
 pseudo-spectral). Data are written in float32, as The Well's specification states.
 """
 
@@ -31,31 +32,41 @@ WELL_AXES = {1: ["x"], 2: ["x", "y"]}
 
 
 def well_fields(store, split: str, ndim: int) -> list[dict]:
-    """How each pdesurr field is written: ``{"name", "order", "source", "channel"}``."""
+    """How each field is written: ``{"name", "order", "source", "channel", "constant"}``.
+
+    The tensor order is the field's own (a store read from The Well says it), else 1 for a
+    ``component`` dim with one entry per axis; other channel dims are split into t0 fields.
+    """
     out = []
-    for f in store.fields:
+    constant = [(f, True) for f in getattr(store, "constant_fields", [])]
+    for f, const in [(f, False) for f in store.fields] + constant:
+        base = {"source": f["name"], "channel": None, "constant": const}
+        order = f.get("tensor_order", 1 if f["dims"][:1] == ["component"] else 0)
         if f["channels"] == 1:
-            out.append({"name": f["name"], "order": 0, "source": f["name"], "channel": None})
-        elif f["dims"][0] == "component" and f["channels"] == ndim:
-            out.append({"name": f["name"], "order": 1, "source": f["name"], "channel": None})
+            out.append({**base, "name": f["name"], "order": 0})
+        elif order in (1, 2) and f["channels"] == ndim**order:
+            out.append({**base, "name": f["name"], "order": order})
         else:
             dim = f["dims"][0]
             labels = store.read(split, dim) if store.has(split, dim) else range(f["channels"])
             for c, label in enumerate(np.asarray(labels).tolist()):
                 name = f"{f['name']}_{dim}{label}"
-                out.append({"name": name, "order": 0, "source": f["name"], "channel": c})
+                out.append({**base, "name": name, "order": 0, "channel": c})
     return out
 
 
 def to_well(x: np.ndarray, ndim: int, order: int, channel) -> np.ndarray:
-    """``(B, T, [C], *S)`` in pdesurr order -> The Well's ``(B, T, d0, d1, [D])``."""
+    """``(B, T, [C], *S)`` in pdesurr order -> The Well's ``(B, T, d0, d1, [D[, D]])``."""
     if channel is not None:
         x = x[:, :, channel]
-    if order == 1:
+    if order:
         x = np.moveaxis(x, 2, -1)  # components last
     spatial = list(range(2, 2 + ndim))[::-1]  # (y, x) -> (x, y)
     rest = list(range(2 + ndim, x.ndim))
-    return np.ascontiguousarray(np.transpose(x, (0, 1, *spatial, *rest)), dtype=np.float32)
+    x = np.transpose(x, (0, 1, *spatial, *rest))
+    if order == 2:  # The Well flattens (i, j) row-major: xx, xy, yx, yy
+        x = x.reshape(*x.shape[:-1], ndim, ndim)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _constants(store) -> dict[str, float]:
@@ -164,11 +175,18 @@ def _write_file(store, split, rows, layout, ndim, path, dataset, values, sums) -
         for i in range(3):
             groups[i].attrs["field_names"] = [e["name"] for e in layout if e["order"] == i]
         for e in layout:
-            raw = np.stack([np.asarray(store.read(split, e["source"], int(r))) for r in rows])
-            data = to_well(raw, ndim, e["order"], e["channel"])  # (B, T, d0, d1, [D])
+            if e["constant"]:  # (N, [C], *S): a time axis of one, dropped after the transpose
+                raw = np.asarray(store.read(split, e["source"]))[rows][:, None]
+                data = to_well(raw, ndim, e["order"], e["channel"])[:, 0]
+            else:
+                raw = np.stack([np.asarray(store.read(split, e["source"], int(r))) for r in rows])
+                data = to_well(raw, ndim, e["order"], e["channel"])  # (B, T, d0, d1, [D])
             ds = groups[e["order"]].create_dataset(e["name"], data=data)
-            ds.attrs.update(dim_varying=[True] * ndim, sample_varying=True, time_varying=True)
-            _accumulate(sums, e["name"], data, e["order"])
+            ds.attrs.update(
+                dim_varying=[True] * ndim, sample_varying=True, time_varying=not e["constant"]
+            )
+            if not e["constant"]:
+                _accumulate(sums, e["name"], data, e["order"])
 
 
 def _accumulate(sums: dict, name: str, data: np.ndarray, order: int) -> None:

@@ -153,6 +153,8 @@ class PDEBenchStore(ForeignStore):
 
     def _read_cfd(self):
         h, two = self.h, "Vy" in self.h
+        if "Vz" in h or h["density"].ndim > 4:
+            raise StoreError(f"{self.path}: 3D data; pdesurr's models and metrics are 1D/2D")
         self.total, self.steps = h["density"].shape[:2]
         comps = ["Vx", "Vy"] if two else ["Vx"]
         self.fields = [

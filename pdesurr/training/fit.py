@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +108,12 @@ def build(recipe: Recipe, device="cpu"):
     kwargs = dict(history=d["history"], stride=d["stride"], conditioning=tuple(d["conditioning"]))
     train = WindowDataset(d["store"], d["train_split"], horizon=recipe.horizon, **kwargs)
     store = open_store(d["store"])
+    if not getattr(store, "periodic", True):  # a Well / PDEBench file with walls or open sides
+        warnings.warn(
+            f"{d['store']}: boundaries {store.spec.get('boundary_conditions')} are not all "
+            "periodic; Fourier-based models (FNO) and the spectral metrics assume they are",
+            stacklevel=2,
+        )
     valid = None
     if d["valid_split"] in store.splits:
         valid = WindowDataset(d["store"], d["valid_split"], horizon=1, **kwargs)
