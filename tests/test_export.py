@@ -78,7 +78,13 @@ def test_well_export_follows_the_spec_and_reads_back(kolmogorov, tmp_path):
             np.testing.assert_array_equal(v[0], want)
     stats = json.loads((out / "stats.yaml").read_text())  # JSON is YAML too
     assert set(stats) == {"mean", "std", "rms", "mean_delta", "std_delta", "rms_delta"}
+    train = np.asarray(src.read("train", "vorticity"), dtype=np.float64)
+    delta = np.diff(train, axis=1)  # The Well's *_delta: changes over one frame
+    for key, want in (("mean", train.mean()), ("std", train.std()), ("std_delta", delta.std())):
+        assert stats[key]["vorticity"] == pytest.approx(want, rel=1e-9, abs=1e-9 * train.std())
     back = open_store(out)
+    # the Well reader normalises with the shipped stats.yaml (no pass over the data)
+    assert back.statistics("train")["vorticity"]["std"] == [stats["std"]["vorticity"]]
     assert back.splits == src.splits and back.periodic
     for split in src.splits:
         np.testing.assert_array_equal(

@@ -1,7 +1,8 @@
 """Write a pdesurr store in The Well's layout, so ``the_well.data.WellDataset`` reads it.
 
 ``OUT/data/<split>/<dataset>_<first trajectory>.hdf5`` (The Well's tree: ``WellDataset(
-path=OUT, well_split_name=split)``) and ``OUT/stats.yaml`` (its normalisation file).
+path=OUT, well_split_name=split)``) and ``OUT/stats.yaml`` (its normalisation file: mean,
+std, rms of the train split's values and one-frame changes, per field and component).
 Trajectories sharing their sampled parameters go into one file, as The Well groups its
 simulations (each file holds one parameter set, stated as root attributes); with
 continuously sampled parameters that is one file per trajectory.
@@ -124,7 +125,9 @@ def _export(store, out: Path, name: str | None) -> list[Path]:
         for g in groups:
             path = folder / f"{dataset}_{int(rows[g[0]]):05d}.hdf5"
             values = {**constants, **{p: float(params[p][g[0]]) for p in sampled}}
-            _write_file(store, split, rows[g], layout, ndim, path, dataset, values, sums)
+            # stats.yaml describes the training split (what normalisation uses)
+            acc = sums if split == "train" or "train" not in store.splits else None
+            _write_file(store, split, rows[g], layout, ndim, path, dataset, values, acc)
             written.append(path)
     _write_stats(out / "stats.yaml", sums)
     return written
@@ -185,7 +188,7 @@ def _write_file(store, split, rows, layout, ndim, path, dataset, values, sums) -
             ds.attrs.update(
                 dim_varying=[True] * ndim, sample_varying=True, time_varying=not e["constant"]
             )
-            if not e["constant"]:
+            if not e["constant"] and sums is not None:
                 _accumulate(sums, e["name"], data, e["order"])
 
 

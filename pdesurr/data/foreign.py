@@ -30,6 +30,7 @@ import numpy as np
 
 from pdesurr.data.store import StoreError
 
+INFO_STATS_BYTES = 256 << 20  # `info` computes statistics only for splits up to this size
 # (local trajectory indices, time selection) -> (n, t, *rest) in pdesurr's axis order
 Loader = Callable[[np.ndarray, object], np.ndarray]
 
@@ -190,11 +191,23 @@ class ForeignStore:
         return {"n_trajectories": self.n_trajectories(split)}
 
     def statistics(self, split: str) -> dict:
+        """Per field and channel mean, std (min, max): the file's own normalisation
+        statistics when it ships them (:meth:`shipped_statistics`), else one pass over the
+        split's data, cached."""
         if split not in self._stats:
             from pdesurr.data.generate import compute_statistics
 
-            self._stats[split] = compute_statistics(self, split)
+            self._stats[split] = self.shipped_statistics() or compute_statistics(self, split)
         return self._stats[split]
+
+    def shipped_statistics(self) -> dict | None:
+        return None
+
+    def nbytes(self, split: str) -> int:
+        return sum(
+            int(np.prod(self.array(split, f).shape)) * self.array(split, f).dtype.itemsize
+            for f in self.field_names
+        )
 
     def summary(self) -> dict:
         out = {}
@@ -244,6 +257,9 @@ class ForeignStore:
             for name in self.field_names:
                 arr = self.array(split, name)
                 lines.append(f"    {name}: {arr.shape} {arr.dtype}")
+            if self.nbytes(split) > INFO_STATS_BYTES and split not in self._stats:
+                lines.append("    statistics: computed when training normalises (one pass)")
+                continue
             for name, st in self.statistics(split).items():
                 fmt = lambda v: "[" + ", ".join(f"{x:.4g}" for x in v) + "]"  # noqa: E731
                 lines.append(f"    {name} mean {fmt(st['mean'])} std {fmt(st['std'])}")

@@ -119,6 +119,16 @@ class WellStore(ForeignStore):
             raise StoreError(f"{path}: not The Well's HDF5 layout (no dimensions/, t0_fields/)")
         return cls(Path(path), splits)
 
+    def shipped_statistics(self) -> dict | None:
+        """The dataset's ``stats.yaml`` (The Well's normalisation file, beside ``data/``):
+        ``mean`` and ``std`` per field, one value per component, if it has every field."""
+        roots = [self.path] if self.path.is_dir() else []
+        roots += [p for p in list(self.path.parents)[:3] if (p / "data").is_dir()]
+        for root in roots:
+            if (root / "stats.yaml").is_file():
+                return well_stats(root / "stats.yaml", self.fields)
+        return None
+
     # --- metadata ------------------------------------------------------------------
     @staticmethod
     def _layout(h: h5py.File):
@@ -251,3 +261,26 @@ class WellStore(ForeignStore):
                 cols.append(v)
             d.small[name] = np.concatenate(cols)
         return d
+
+
+def well_stats(path: Path, fields: list[dict]) -> dict | None:
+    """``stats.yaml`` as pdesurr statistics, or None when it lacks a field."""
+    try:
+        import yaml
+
+        stats = yaml.safe_load(path.read_text())
+    except ImportError:  # pdesurr's own exports are JSON, which is YAML too
+        import json
+
+        stats = json.loads(path.read_text())
+    out = {}
+    for f in fields:
+        try:
+            mean = np.ravel(np.asarray(stats["mean"][f["name"]], dtype=np.float64))
+            std = np.ravel(np.asarray(stats["std"][f["name"]], dtype=np.float64))
+        except (KeyError, TypeError):
+            return None
+        if mean.size != f["channels"] or std.size != f["channels"]:
+            return None
+        out[f["name"]] = {"mean": mean.tolist(), "std": std.tolist()}
+    return out
