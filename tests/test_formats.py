@@ -165,6 +165,9 @@ def test_train_evaluate_benchmark_on_a_well_dir(tmp_path, monkeypatch, capsys):
         assert main(["train", "r.toml", "--quiet"]) == 0
     config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert config["provenance"]["dataset"]["boundary_conditions"] == {"x": "periodic", "y": "wall"}
+    capsys.readouterr()
+    assert main(["info", "run/checkpoint"]) == 0
+    assert "trained on:  dataset 'toy'" in capsys.readouterr().out
     assert main(["evaluate", "run/checkpoint", "--data", "toy", "--no-plots"]) == 0
     # persistence scored by hand: ||u_t - u_{t-1}|| / ||u_t|| over every channel and point
     ds, pred, true = evaluate(persistence, "toy", "test", history=1, steps=3, dtype=torch.float64)

@@ -129,6 +129,7 @@ class ForeignStore:
         h.update(json.dumps(self.source_attrs, sort_keys=True, default=str).encode())
         spec = {
             "format": self.fmt,
+            "name": self.name,  # what a checkpoint's provenance names its dataset by
             "dataset_name": self.name,
             "files": [str(p) for p in self.files],
             "boundary_conditions": bcs,
