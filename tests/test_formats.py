@@ -6,6 +6,7 @@ value is the raw array rearranged by the mapping the formats' specs state (The W
 """
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -22,6 +23,7 @@ from foreign_files import (
 
 from pdesurr.cli import main
 from pdesurr.config import ConfigError
+from pdesurr.data.pdebench_store import name_parameters
 from pdesurr.data.store import StoreError, detect_format, open_store
 from pdesurr.data.well_store import WellStore
 from pdesurr.data.windows import WindowDataset
@@ -130,6 +132,10 @@ def test_pdebench_layouts(tmp_path):
         "Eta": 0.01,
         "Zeta": 0.01,
     }
+
+    # PDEBench's names, e.g. its 2D CFD files (exponents written "1.e-8")
+    name = Path("2D_CFD_Rand_M1.0_Eta1.e-8_Zeta1.e-8_periodic_512_Train.hdf5")
+    assert name_parameters(name) == {"M": 1.0, "Eta": 1e-8, "Zeta": 1e-8}
 
     r4 = write_pdebench_seeds(tmp_path / "2D_diff-react_NA_NA.h5")
     s = open_store(tmp_path / "2D_diff-react_NA_NA.h5")

@@ -39,7 +39,7 @@ from pdesurr.data.store import StoreError
 
 TEST_RATIO = 0.1  # PDEBench's default test_ratio
 PERIODIC_NAMES = ("advection", "burgers", "reacdiff")
-_PARAM = re.compile(r"^([A-Za-z]+)([-+]?\d[\d.]*(?:e[-+]?\d+)?)$")
+_PARAM = re.compile(r"^([A-Za-z]+)([-+]?\d[\d.]*(?:e[-+]?\d+)?)$", re.IGNORECASE)
 
 
 def pdebench_layout(path: Path) -> str | None:
