@@ -6,15 +6,9 @@ The layout checks restate the formats' published expectations (The Well's
 
 The Well's own loader: :func:`test_the_wells_loader_reads_the_export` runs
 ``the_well.data.WellDataset`` on the export, in this interpreter when ``the_well`` is
-importable, else in the interpreter named by ``PDESURR_WELL_PYTHON``; it is skipped when
-neither has it. ``the_well`` pins ``fsspec==2024.10.0``, older than the project's, so it
-is kept out of the project's environment; a separate venv does it::
-
-    python3 -m venv /tmp/wellvenv
-    /tmp/wellvenv/bin/pip install torch==2.13.0    # the local CPU wheel
-    /tmp/wellvenv/bin/pip install --no-deps the_well==1.2.0
-    /tmp/wellvenv/bin/pip install fsspec==2024.10.0 h5py numpy pyyaml einops
-    PDESURR_WELL_PYTHON=/tmp/wellvenv/bin/python pytest tests/test_export.py
+importable (``make test`` installs ``the_well==1.2.0`` with ``--no-deps``: it pins
+``fsspec==2024.10.0`` but runs with the project's newer one), else in the interpreter named
+by ``PDESURR_WELL_PYTHON``; it is skipped when neither has it.
 """
 
 import importlib.util
