@@ -1,7 +1,9 @@
 """The stream ledger's bookkeeping, event by event, against counts kept by hand."""
 
 import threading
+import time
 
+import pytest
 import torch
 
 from pdesurr.stream.buffers import FIFOBuffer
@@ -57,9 +59,34 @@ def test_load_replaces_what_was_there():
 
 
 def test_empty_state_round_trip():
+    state = Ledger().state_dict()
+    # the checkpoint schema holds for a fresh run too: ids and counts are integers even
+    # when empty (torch would make an empty list float32), times float64
+    for key in ("received_ids", "received_counts", "done", "diverged_ids", "diverged_step"):
+        assert state[key].dtype == torch.int64 and state[key].numel() == 0, key
+    assert state["diverged_time"].dtype == torch.float64
     again = Ledger()
-    again.load_state_dict(Ledger().state_dict())
+    again.load_state_dict(state)
     assert again.received == {} and again.done == set() and again.diverged == {}
+
+
+@pytest.mark.parametrize("short", ["received_counts", "diverged_step", "diverged_time"])
+def test_inconsistent_state_is_refused(short):
+    state = filled().state_dict()
+    state[short] = state[short][:-1]  # a truncated or hand-edited checkpoint
+    with pytest.raises(ValueError):
+        Ledger().load_state_dict(state)
+
+
+def test_events_record_when_each_producer_was_last_heard():
+    led = Ledger()
+    before = time.monotonic()
+    led.event(3, ("alive",))
+    led.event(5, ("done", 1))
+    first = led.heard[3]
+    assert before <= first <= led.heard[5] <= time.monotonic()
+    led.event(3, ("alive",))
+    assert led.heard[3] >= first and led.done == {1}
 
 
 def test_merge_adds_counts_and_unions_sets():
