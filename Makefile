@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pdesurr-installed
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench lint clean mutants
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,16 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/solvers.py
 
+# mutation testing (slow, not in CI): MUTATE selects mutants by name, e.g.
+#   make mutants MUTATE='pdesurr.stream.ledger.*'   (default: every module in [tool.mutmut])
+MUTATE ?= *
+mutants: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[mutants]"
+	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/mutmut run --max-children 1 "$(MUTATE)"
+	$(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check pdesurr tests benchmarks
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out mutants

@@ -35,6 +35,21 @@ def start(fn, *args) -> threading.Thread:
     return t
 
 
+def blocked(buf) -> threading.Event:
+    """Set once a thread starts waiting inside ``buf``. It is set while the buffer's lock is
+    held, just before the wait releases it, so whoever takes the lock next (``close``,
+    ``put``) runs while that thread is truly blocked: no sleep, no race."""
+    entered = threading.Event()
+    real = buf._cond.wait_for
+
+    def wait_for(predicate, timeout=None):
+        entered.set()
+        return real(predicate, timeout)
+
+    buf._cond.wait_for = wait_for
+    return entered
+
+
 def test_collate_shapes():
     frames, cond, traj, t = collate([sample(i) for i in range(5)])
     assert frames.shape == (5, 2, 1, 4) and cond.shape == (5, 2)
@@ -146,9 +161,9 @@ def test_reservoir_put_blocks_until_a_sample_is_seen():
     buf = ReservoirBuffer(3, watermark=3, seed=0)
     for i in range(3):
         buf.put(sample(i))
-    done = threading.Event()
+    done, waiting = threading.Event(), blocked(buf)
     t = start(lambda: buf.put(sample(99)) and done.set())
-    assert not done.wait(0.05)  # blocked: nothing seen yet
+    assert waiting.wait(5) and not done.is_set()  # blocked: nothing seen yet
     buf.get_batch(1)
     assert done.wait(5)
     t.join(5)
@@ -170,9 +185,11 @@ def test_reservoir_every_sample_served_at_least_once():
 @pytest.mark.parametrize("kind", sorted(BUFFERS))
 def test_close_unblocks_get_batch_and_put(kind):
     buf = make_buffer(kind, 2, 2)
+    waiting = blocked(buf)
     results = {}
     t = start(lambda: results.setdefault("get", buf.get_batch(2)))
-    time.sleep(0.05)
+    assert waiting.wait(5)  # the consumer is blocked in get_batch
+    assert "get" not in results
     buf.close()
     t.join(5)
     assert results["get"] == []
@@ -180,8 +197,9 @@ def test_close_unblocks_get_batch_and_put(kind):
     buf = make_buffer(kind, 2, 2)
     buf.put(sample(0))
     buf.put(sample(1))
+    waiting = blocked(buf)
     t = start(lambda: results.setdefault("put", buf.put(sample(2))))
-    time.sleep(0.02)
+    assert waiting.wait(5)  # the producer is blocked in put: the buffer is full
     assert "put" not in results
     buf.close()
     t.join(5)
@@ -194,7 +212,8 @@ def test_wait_time_grows_while_consumer_waits():
     assert buf.wait_time == 0
     waits = []
     for i in range(2):
-        t = start(lambda i=i: (time.sleep(0.03), buf.put(sample(i))))
+        waiting = blocked(buf)  # the producer puts only once the consumer is waiting
+        t = start(lambda i=i, w=waiting: (w.wait(5), buf.put(sample(i))))
         t0 = time.perf_counter()
         assert ids(buf.get_batch(1)) == [i]
         elapsed = time.perf_counter() - t0

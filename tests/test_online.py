@@ -14,6 +14,7 @@ from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
 from pdesurr.stream.producer import WindowSpec, chunks_for, produce
+from pdesurr.training import online
 from pdesurr.training.online import run_online
 from pdesurr.training.recipe import Recipe
 
@@ -86,11 +87,21 @@ def test_stream_carries_exactly_the_offline_store(spec_file, tmp_path):
         assert torch.allclose(streamed[key][1], cond)
 
 
-def test_online_training_end_to_end(spec_file, tmp_path):
+def test_online_training_end_to_end(spec_file, tmp_path, monkeypatch):
     # fresh trajectories beyond the stored split: the stream is not limited to a dataset
     r = recipe(spec_file, tmp_path / "run", trajectories=60)
     r.data["predict"] = "state"  # a loss that starts high, so its fall is unambiguous
+    trained = []  # what the trainer batched, counted outside the ledger
+    real_collate = online.collate
+
+    def collate(samples):
+        trained.extend((s.trajectory, s.time_index) for s in samples)
+        return real_collate(samples)
+
+    monkeypatch.setattr(online, "collate", collate)
     result, ledger = run_online(r, progress=False, log=lambda m: None)
+    # FIFO: every window of the 60 trajectories (8 frames, span 3) trained on exactly once
+    assert sorted(trained) == [(i, t) for i in range(60) for t in range(8 - 3 + 1)]
     losses = [h["loss"] for h in result.history if "loss" in h]
     assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0], losses
     assert ledger.done == set(range(60)) and not ledger.dead

@@ -46,16 +46,18 @@ def pyqg_reference(q, nsteps, p):
     filter."""
     ny, nx = q.shape[-2:]
     dx, dy = p.L / nx, p.W / ny
+    # pyqg's derived parameters from the raw ones, not from the object under test
+    f1 = 1.0 / (p.rd**2 * (1.0 + p.delta))
+    f2 = p.delta * f1
+    qy = (p.beta + f1 * (p.U1 - p.U2), p.beta - f2 * (p.U1 - p.U2))
     k = 2 * np.pi / p.L * np.arange(nx // 2 + 1)
     l = 2 * np.pi / p.W * np.fft.fftfreq(ny, 1 / ny)
     kk, ll = np.meshgrid(k, l)
     wv2 = kk**2 + ll**2
     with np.errstate(divide="ignore"):
-        det_inv = np.where(wv2 == 0, 0.0, 1.0 / (wv2 * (wv2 + p.F1 + p.F2)))
-    a = np.array(
-        [[-(wv2 + p.F2) * det_inv, -p.F1 * det_inv], [-p.F2 * det_inv, -(wv2 + p.F1) * det_inv]]
-    )
-    ikqy = 1j * kk[None] * np.array(p.Qy)[:, None, None]
+        det_inv = np.where(wv2 == 0, 0.0, 1.0 / (wv2 * (wv2 + f1 + f2)))
+    a = np.array([[-(wv2 + f2) * det_inv, -f1 * det_inv], [-f2 * det_inv, -(wv2 + f1) * det_inv]])
+    ikqy = 1j * kk[None] * np.array(qy)[:, None, None]
     wvx = np.sqrt((kk * dx) ** 2 + (ll * dy) ** 2)
     filtr = np.where(wvx <= 0.65 * np.pi, 1.0, np.exp(-p.filterfac * (wvx - 0.65 * np.pi) ** 4))
     ubg = np.array([p.U1, p.U2])[:, None, None]

@@ -2,6 +2,7 @@
 
 import math
 
+import matplotlib.image
 import pytest
 
 from pdesurr.data.generate import generate
@@ -20,6 +21,22 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+def assert_is_a_plot(path, min_shape=(300, 500)) -> None:
+    """The PNG decodes, has a figure's size, and shows data: a figure holding only axes,
+    ticks and text is black on white, while plotted lines and images are coloured
+    (measured: an empty 2x2 grid of axes has 0 % coloured pixels, every report figure
+    0.5-30 %)."""
+    img = matplotlib.image.imread(path)  # (H, W, 3 or 4) floats in [0, 1]
+    assert img.ndim == 3 and img.shape[0] >= min_shape[0] and img.shape[1] >= min_shape[1], (
+        path,
+        img.shape,
+    )
+    rgb = img[..., :3]
+    assert (rgb < 0.9).any(-1).mean() > 0.02, f"{path}: (almost) blank"
+    coloured = float((rgb.max(-1) - rgb.min(-1) > 0.2).mean())
+    assert coloured > 0.002, f"{path}: no plotted data ({coloured:.2%} coloured pixels)"
+
+
 @pytest.mark.parametrize("spec", ["ks_refiner/small", "kolmogorov/small"])
 def test_plot_report_writes_five_pngs(tmp_path, spec):
     store = tmp_path / "store.zarr"
@@ -36,3 +53,4 @@ def test_plot_report_writes_five_pngs(tmp_path, spec):
         width, height = png_size(data)
         assert 20_000 < len(data) < 2_000_000, (p, len(data))
         assert 500 <= width <= 2500 and 300 <= height <= 3000, (p, width, height)
+        assert_is_a_plot(p)

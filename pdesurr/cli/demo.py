@@ -38,6 +38,21 @@ DEMO_RUNS = (  # (output name, preset, overrides)
     ),
 )
 DEMO_DATASET = "ks_refiner/small"
+# ``--fast``: every stage above on toy sizes (seconds; the tests run it), same code path
+FAST = {
+    "ks": ["run.t_end=5.0"],
+    "kolmogorov": ["pde.resolution=32", "run.t_end=0.2"],
+    "dataset": ["splits.train=2", "splits.valid=1", "splits.test=2"],
+    "recipe": [
+        "online.trajectories=6",
+        "online.capacity=64",
+        "online.watermark=16",
+        "optim.steps=12",
+        "optim.warmup=2",
+        "train.eval_every=6",
+        "train.log_every=6",
+    ],
+}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -45,8 +60,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         torch.set_num_threads(1)
     out = Path(args.out)
     start = time.perf_counter()
+    fast = FAST if args.fast else {}
     for name, preset, overrides in DEMO_RUNS:
-        config = load_config(preset, overrides)
+        config = load_config(preset, [*overrides, *fast.get(name, [])])
         _run_to_store(
             config, out / f"{name}.zarr", plot=out / f"{name}.png", overwrite=True, label=preset
         )
@@ -55,7 +71,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(
             store
         )  # the demo owns its outputs; a dataset store is never replaced silently elsewhere
-    report = generate(DatasetSpec.load(DEMO_DATASET), store, progress=False)
+    report = generate(
+        DatasetSpec.load(DEMO_DATASET, fast.get("dataset", [])), store, progress=False
+    )
     print(
         f"{DEMO_DATASET}: {report.trajectories} trajectories in "
         f"{report.wall_seconds:.1f} s -> {store}"
@@ -74,13 +92,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(run)
     recipe = Recipe.load(
         "ks_online_fno",
-        [f"data.store={json.dumps(str(store))}", f"train.out={json.dumps(str(run))}"],
+        [
+            f"data.store={json.dumps(str(store))}",
+            f"train.out={json.dumps(str(run))}",
+            *fast.get("recipe", []),
+        ],
     )
     print(
         f"online training: {recipe.online['trajectories']} fresh KS trajectories streamed into "
         f"a {recipe.online['buffer']} buffer, {recipe.optim['steps']} steps"
     )
-    result, ledger = run_online(recipe, progress=True)
+    result, ledger = run_online(recipe, progress=not args.fast)
     last = {k: v for r in result.history for k, v in r.items()}
     print(
         f"  trained to step {result.step}: valid rel L2 {last['valid_rel_l2']:.4f}; received "
@@ -121,4 +143,7 @@ def add_parser(sub) -> None:
         "(replaces the demo's own outputs in DIR)",
     )
     p.add_argument("--out", default="pdesurr-demo", metavar="DIR")
+    p.add_argument(
+        "--fast", action="store_true", help="every stage on toy sizes (seconds), for a smoke test"
+    )
     p.set_defaults(func=cmd_demo)
