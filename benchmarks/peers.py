@@ -118,7 +118,10 @@ class ExponaxCase:
         shape = field.shape[-len(axes) :]
         self.pair = jax.jit(
             lambda v, n: jax.lax.fori_loop(
-                0, n, lambda i, w: jnp.fft.irfftn(jnp.fft.rfftn(w, axes=axes), s=shape, axes=axes), v
+                0,
+                n,
+                lambda i, w: jnp.fft.irfftn(jnp.fft.rfftn(w, axes=axes), s=shape, axes=axes),
+                v,
             ),
             static_argnums=1,
         )
@@ -127,7 +130,9 @@ class ExponaxCase:
 
     def _warm(self, what: str, n: int) -> None:
         if (what, n) not in self.compiled:  # a new block length is a new compilation
-            (self.run(self.u, n) if what == "steps" else self.pair(self.field, n)).block_until_ready()
+            (
+                self.run(self.u, n) if what == "steps" else self.pair(self.field, n)
+            ).block_until_ready()
             self.compiled.add((what, n))
 
     def steps(self, n: int) -> None:
@@ -236,9 +241,17 @@ def block_length(w: Worker, req: dict, target_s: float) -> int:
         n *= 2
 
 
-def compare(ours: Worker, peer: Worker, case: str, dtype: str, threads: int, repeats: int,
-            target_s: float) -> dict:
-    base = dict(case=case, dtype=dtype, threads=threads)
+def compare(
+    ours: Worker,
+    peer: Worker,
+    case: str,
+    dtype: str,
+    threads: int,
+    repeats: int,
+    target_s: float,
+    fft: str = "torch",
+) -> dict:
+    base = dict(case=case, dtype=dtype, threads=threads, fft=fft)
     out = {}
     for what in ("steps", "fft_pair"):
         req = dict(base, what=what)
@@ -254,8 +267,10 @@ def compare(ours: Worker, peer: Worker, case: str, dtype: str, threads: int, rep
 
 def install(target: Path) -> None:
     py = target / "bin" / "python"
-    run = lambda *args, **kw: subprocess.run([str(py), "-m", "pip", "install", "-q", *args],
-                                             check=True, **kw)  # noqa: E731
+
+    def run(*args, **kw):
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *args], check=True, **kw)
+
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
     run("numpy<2", "cython<3", "pyfftw", "setuptools", "setuptools_scm", "wheel")
@@ -276,6 +291,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--block-seconds", type=float, default=0.3)
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--pdesurr-fft",
+        default="torch",
+        choices=("torch", "ducc0"),
+        help="pdesurr's FFT backend (pdesurr.spectral.fft)",
+    )
     args = p.parse_args(argv)
     if args.worker:
         worker(args.worker)
@@ -285,16 +306,22 @@ def main(argv=None) -> int:
         return 0
     peer_python = args.peers / "bin" / "python"
     if not peer_python.exists():
-        p.error(f"--peers {args.peers}: no environment there; create it with --install {args.peers}")
+        p.error(
+            f"--peers {args.peers}: no environment there; create it with --install {args.peers}"
+        )
     allowed = sorted(os.sched_getaffinity(0))
     settings = []
     for t in args.threads.split(","):
         cores = [allowed[0]] if t == "1" else allowed
         settings.append((len(cores), ",".join(map(str, cores))))
-    print(f"# pdesurr vs peers, {time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
-          f"repeats {args.repeats} (interleaved), medians")
-    print("| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "
-          "| pdesurr step ÷ FFT pair | peer step ÷ FFT pair |")
+    print(
+        f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, {time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
+        f"repeats {args.repeats} (interleaved), medians"
+    )
+    print(
+        "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "
+        "| pdesurr step ÷ FFT pair | peer step ÷ FFT pair |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for threads, cores in settings:
@@ -305,21 +332,42 @@ def main(argv=None) -> int:
                 for dtype in args.dtypes.split(","):
                     if peer_code == "pyqg" and dtype != "float64":
                         continue  # pyqg has no float32 model
-                    for code, python in (("pdesurr", sys.executable), (peer_code, str(peer_python))):
+                    for code, python in (
+                        ("pdesurr", sys.executable),
+                        (peer_code, str(peer_python)),
+                    ):
                         if code not in workers:
                             workers[code] = Worker(python, code, cores, threads)
-                    r = compare(workers["pdesurr"], workers[peer_code], case, dtype, threads,
-                                args.repeats, args.block_seconds)
+                    r = compare(
+                        workers["pdesurr"],
+                        workers[peer_code],
+                        case,
+                        dtype,
+                        threads,
+                        args.repeats,
+                        args.block_seconds,
+                        args.pdesurr_fft,
+                    )
                     ours, theirs = r["steps"]["pdesurr"], r["steps"][peer_code]
-                    row = dict(case=case, label=label, dtype=dtype, threads=threads,
-                               peer=peer_code, pdesurr_ms=ours * 1e3, peer_ms=theirs * 1e3,
-                               ratio=ours / theirs,
-                               pdesurr_fft=ours / r["fft_pair"]["pdesurr"],
-                               peer_fft=theirs / r["fft_pair"][peer_code])
+                    row = dict(
+                        case=case,
+                        label=label,
+                        dtype=dtype,
+                        threads=threads,
+                        peer=peer_code,
+                        pdesurr_ms=ours * 1e3,
+                        peer_ms=theirs * 1e3,
+                        ratio=ours / theirs,
+                        pdesurr_fft=ours / r["fft_pair"]["pdesurr"],
+                        peer_fft=theirs / r["fft_pair"][peer_code],
+                    )
                     rows.append(row)
-                    print(f"| {label} | {dtype} | {threads} | {row['pdesurr_ms']:.3f} | {peer_code} "
-                          f"| {row['peer_ms']:.3f} | **{row['ratio']:.2f}** | "
-                          f"{row['pdesurr_fft']:.2f} | {row['peer_fft']:.2f} |", flush=True)
+                    print(
+                        f"| {label} | {dtype} | {threads} | {row['pdesurr_ms']:.3f} | {peer_code} "
+                        f"| {row['peer_ms']:.3f} | **{row['ratio']:.2f}** | "
+                        f"{row['pdesurr_fft']:.2f} | {row['peer_fft']:.2f} |",
+                        flush=True,
+                    )
         finally:
             for w in workers.values():
                 w.close()

@@ -66,7 +66,9 @@ def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
         return torch.fft.rfftn(u, dim=axes)
     u = u.resolve_neg().contiguous()
     shape = (*u.shape[:-1], u.shape[-1] // 2 + 1)
-    out = torch.empty(shape, dtype=torch.complex128 if u.dtype == torch.float64 else torch.complex64)
+    out = torch.empty(
+        shape, dtype=torch.complex128 if u.dtype == torch.float64 else torch.complex64
+    )
     ducc0.fft.r2c(u.numpy(), axes=axes, out=out.numpy(), nthreads=torch.get_num_threads())
     return out
 
