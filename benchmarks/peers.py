@@ -315,7 +315,8 @@ def main(argv=None) -> int:
         cores = [allowed[0]] if t == "1" else allowed
         settings.append((len(cores), ",".join(map(str, cores))))
     print(
-        f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, {time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
+        f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
         f"repeats {args.repeats} (interleaved), medians"
     )
     print(
