@@ -1,12 +1,10 @@
-"""The FFT backends agree with each other and with the DFT's definition; Diagonal's fused
-products equal plain complex products."""
+"""The FFT backends agree with each other and with the DFT's definition."""
 
 import math
 
 import pytest
 import torch
 
-from pdesurr.solvers.integrators.diagonal import Diagonal
 from pdesurr.spectral import Grid
 from pdesurr.spectral import fft as fft_mod
 
@@ -50,19 +48,3 @@ def test_grid_backend_is_checked_and_not_part_of_identity():
     with pytest.raises(ValueError, match="unknown FFT backend 'fftw'"):
         Grid((16,), (1.0,), fft_backend="fftw")
     assert Grid((16,), (1.0,), fft_backend="ducc0") == Grid((16,), (1.0,))
-
-
-@pytest.mark.parametrize("real", [True, False])
-def test_diagonal_products_equal_complex_products(real):
-    gen = torch.Generator().manual_seed(1)
-    coef = torch.randn(1, 1, 8, 5, generator=gen, dtype=torch.float64).to(torch.complex128)
-    if not real:
-        coef = coef + 1j * torch.randn(1, 1, 8, 5, generator=gen, dtype=torch.float64)
-    u = torch.randn(3, 2, 8, 5, generator=gen, dtype=torch.complex128)
-    acc = torch.randn(3, 2, 8, 5, generator=gen, dtype=torch.complex128)
-    d = Diagonal(coef)
-    assert d.is_real == real
-    assert torch.allclose(d.mul(u), coef * u, rtol=1e-15, atol=0)
-    expected = acc + coef * u
-    assert torch.allclose(d.addmul(acc, u), expected, rtol=1e-14, atol=1e-15)
-    assert torch.equal(acc, expected) or torch.allclose(acc, expected)  # in place
