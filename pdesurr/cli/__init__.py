@@ -11,11 +11,8 @@ library functions it calls take explicit arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-
-import torch
 
 from pdesurr.cli import demo as demo_cmd
 from pdesurr.cli import evaluate as evaluate_cmd
@@ -33,6 +30,7 @@ from pdesurr.cli.simulate import (
     load_config,
     load_initial,
 )
+from pdesurr.cli.threads import apply_thread_policy
 from pdesurr.config import ConfigError
 from pdesurr.data.store import StoreError
 from pdesurr.solvers import DivergenceError, ParameterError
@@ -47,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         metavar="N",
-        help="torch CPU threads (default: torch's, divided among the MPI ranks of a node)",
+        help="torch CPU threads (default: the free cores, or the node's cores divided among "
+        "its MPI ranks; a warning when oversubscribed)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -84,13 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _set_threads(requested: int | None) -> None:
-    if requested is not None:
-        torch.set_num_threads(max(1, requested))
-        return
-    comm = generate_cmd.world_comm()
-    if comm is not None:  # ranks sharing a node must not each take every core
-        per_rank = (os.cpu_count() or 1) // generate_cmd.ranks_per_node(comm)
-        torch.set_num_threads(max(1, per_rank))
+    comm = generate_cmd.world_comm()  # ranks sharing a node must not each take every core
+    ranks = generate_cmd.ranks_per_node(comm) if comm is not None else 1
+    apply_thread_policy(requested, ranks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+
+from pdesurr.spectral import fft
 
 _PI_RE = re.compile(r"^\s*([0-9.eE+-]*)\s*\*?\s*pi\s*$")
 
@@ -40,11 +42,15 @@ class Grid:
         shape: points per axis, ``(N,)`` or ``(Ny, Nx)``; each even.
         length: domain length per axis, same order as ``shape``.
         offset: position of point 0 in units of the spacing (0 or 0.5).
+        fft_backend: ``"torch"`` (default) or ``"ducc0"`` (CPU only, optional package);
+            see :mod:`pdesurr.spectral.fft`. Results agree to round-off, so the backend is
+            not part of the grid's identity.
     """
 
     shape: tuple[int, ...]
     length: tuple[float, ...]
     offset: float = 0.0
+    fft_backend: str = field(default="torch", compare=False)
 
     def __post_init__(self) -> None:
         if len(self.shape) not in (1, 2) or len(self.length) != len(self.shape):
@@ -55,6 +61,7 @@ class Grid:
         for length in self.length:
             if not length > 0:
                 raise ValueError(f"domain length must be positive, got {length}")
+        fft.check_backend(self.fft_backend)
 
     @property
     def ndim(self) -> int:
@@ -113,8 +120,8 @@ class Grid:
 
     def rfft(self, u: torch.Tensor) -> torch.Tensor:
         """Forward real FFT over the spatial axes (the last ``ndim``)."""
-        return torch.fft.rfftn(u, dim=tuple(range(-self.ndim, 0)))
+        return fft.rfftn(u, self.ndim, self.fft_backend)
 
     def irfft(self, u_hat: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`rfft`, returning the real field on this grid."""
-        return torch.fft.irfftn(u_hat, s=self.shape, dim=tuple(range(-self.ndim, 0)))
+        return fft.irfftn(u_hat, self.shape, self.fft_backend)

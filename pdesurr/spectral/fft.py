@@ -1,0 +1,95 @@
+"""Real FFTs over the trailing spatial axes, with a selectable CPU backend.
+
+Every transform of the solvers goes through :func:`rfftn` / :func:`irfftn` (via
+:meth:`pdesurr.spectral.Grid.rfft` / ``irfft``), with numpy's and torch's conventions:
+
+    û[k] = Σ_j u[j] exp(−2πi k·j / N)          (forward, unnormalised)
+    u[j] = (1 / ΠN) Σ_k û[k] exp(+2πi k·j / N)  (inverse, divided by the number of points)
+
+the last axis halved to ``N // 2 + 1`` modes (only the real part of its zero and Nyquist
+modes is used by the inverse).
+
+Backends:
+
+* ``"torch"``: ``torch.fft`` (pocketfft / MKL on CPU, cuFFT on CUDA). Always used on
+  CUDA and whenever autograd has to flow through a transform.
+* ``"ducc0"``: the ``ducc0.fft`` library (M. Reinecke; pocketfft's successor) on CPU
+  float32/float64 tensors that need no gradient, through zero-copy numpy views (the
+  output is allocated by torch and handed to ducc0 as ``out``); CUDA tensors and
+  tensors that require grad still go through ``torch.fft``. Optional
+  (``pip install ducc0``).
+
+The default is ``"torch"``, chosen by measurement: on this project's 2-core machines
+(torch 2.13 CPU wheel, MKL FFTs) ducc0's transform pair was 0.8-1.3x torch's time and the
+solver steps 1.03-1.27x slower with ducc0 (``benchmarks/peers.py --pdesurr-fft``), so it
+is offered for machines where it wins, not imposed.
+
+ducc0 uses ``torch.get_num_threads()`` threads, so the thread policy of the CLI
+(``--threads``) governs both libraries. The two backends agree to round-off
+(tests/test_fft_backend.py).
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:  # an optional speed-up: pdesurr works without it
+    import ducc0
+except ImportError:  # pragma: no cover - exercised where ducc0 is absent
+    ducc0 = None
+
+BACKENDS = ("torch", "ducc0")
+_REAL = (torch.float32, torch.float64)
+_COMPLEX = (torch.complex64, torch.complex128)
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown FFT backend {name!r}; choose from {list(BACKENDS)}")
+    if name == "ducc0" and ducc0 is None:
+        raise ValueError("FFT backend 'ducc0' requested but the ducc0 package is not installed")
+    return name
+
+
+def _use_ducc0(x: torch.Tensor, backend: str, dtypes: tuple) -> bool:
+    if backend != "ducc0":
+        return False
+    # CUDA tensors and autograd fall back to torch.fft, as documented
+    return x.device.type == "cpu" and x.dtype in dtypes and not x.requires_grad
+
+
+def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
+    """Forward real FFT of ``u`` over its last ``ndim`` axes: ``(..., *S) -> (..., *S')``
+    with ``S'[-1] = S[-1] // 2 + 1``."""
+    axes = tuple(range(-ndim, 0))
+    if not _use_ducc0(u, backend, _REAL):
+        return torch.fft.rfftn(u, dim=axes)
+    u = u.resolve_neg().contiguous()
+    shape = (*u.shape[:-1], u.shape[-1] // 2 + 1)
+    out = torch.empty(
+        shape, dtype=torch.complex128 if u.dtype == torch.float64 else torch.complex64
+    )
+    ducc0.fft.r2c(u.numpy(), axes=axes, out=out.numpy(), nthreads=torch.get_num_threads())
+    return out
+
+
+def irfftn(u_hat: torch.Tensor, shape: tuple[int, ...], backend: str = "torch") -> torch.Tensor:
+    """Inverse of :func:`rfftn`: ``(..., *S') -> (..., *shape)`` (real)."""
+    ndim = len(shape)
+    axes = tuple(range(-ndim, 0))
+    spectral = (*shape[:-1], shape[-1] // 2 + 1)
+    if not _use_ducc0(u_hat, backend, _COMPLEX) or tuple(u_hat.shape[-ndim:]) != spectral:
+        return torch.fft.irfftn(u_hat, s=shape, dim=axes)  # torch pads or crops other shapes
+    u_hat = u_hat.resolve_conj().resolve_neg().contiguous()
+    real = torch.float64 if u_hat.dtype == torch.complex128 else torch.float32
+    out = torch.empty((*u_hat.shape[:-ndim], *shape), dtype=real)
+    ducc0.fft.c2r(
+        u_hat.numpy(),
+        axes=axes,
+        lastsize=shape[-1],
+        forward=False,
+        inorm=2,  # divide by the number of points, as torch's and numpy's inverse do
+        out=out.numpy(),
+        nthreads=torch.get_num_threads(),
+    )
+    return out
