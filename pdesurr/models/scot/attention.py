@@ -104,9 +104,13 @@ class SelfAttention(nn.Module):
         self.num_heads, self.window, self.dropout = num_heads, window, dropout
         self.logit_scale = nn.Parameter(torch.full((num_heads, 1, 1), math.log(10.0)))
         self.continuous_position_bias_mlp = nn.Sequential(
-            nn.Linear(2, 512, bias=True), nn.ReLU(inplace=True), nn.Linear(512, num_heads, bias=False)
+            nn.Linear(2, 512, bias=True),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, num_heads, bias=False),
         )
-        self.register_buffer("relative_coords_table", relative_coords_table(window), persistent=False)
+        self.register_buffer(
+            "relative_coords_table", relative_coords_table(window), persistent=False
+        )
         self.register_buffer(
             "relative_position_index", relative_position_index(window), persistent=False
         )

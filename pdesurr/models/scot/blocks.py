@@ -31,8 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pdesurr.models.scot.attention import Attention, Projection, shifted_window_mask
-from pdesurr.models.scot.attention import window_partition, window_reverse
+from pdesurr.models.scot.attention import (
+    Attention,
+    Projection,
+    shifted_window_mask,
+    window_partition,
+    window_reverse,
+)
 from pdesurr.models.scot.norms import make_norm
 
 # merging, unmerging and the embedding norm use nn.LayerNorm's default eps in the

@@ -146,7 +146,11 @@ class ScOT(nn.Module):
         if cond_dim > 0 and not use_conditioning:
             raise ValueError(f"scot: cond_dim={cond_dim} given but use_conditioning is false")
         self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
-            in_channels, out_channels, ndim, cond_dim)
+            in_channels,
+            out_channels,
+            ndim,
+            cond_dim,
+        )
         self.config = dict(
             image_size=image_size, patch_size=patch_size, num_channels=in_channels,
             num_out_channels=out_channels, embed_dim=embed_dim, depths=depths,

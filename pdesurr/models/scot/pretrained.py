@@ -132,9 +132,7 @@ def _load_safetensors(file: Path) -> dict[str, torch.Tensor]:
 
 def model_options(cls, config: dict) -> tuple[dict, list[str]]:
     """Constructor options of ``cls`` read from a config dict, and the fields defaulted."""
-    names = [
-        n for n, p in inspect.signature(cls).parameters.items() if p.kind is p.KEYWORD_ONLY
-    ]
+    names = [n for n, p in inspect.signature(cls).parameters.items() if p.kind is p.KEYWORD_ONLY]
     options, missing = {}, []
     for name in names:
         if name in config:
@@ -206,7 +204,9 @@ def load_checked(model, weights: dict, file: Path, replace: bool) -> list[str]:
             f"{k} {tuple(weights[k].shape)} != {tuple(own[k].shape)}" for k in sorted(wrong)[:6]
         )
         raise _error(f"{file}: shape mismatch: {shapes}")
-    bad = [k for k, v in weights.items() if not v.is_floating_point() and own[k].is_floating_point()]
+    bad = [
+        k for k, v in weights.items() if not v.is_floating_point() and own[k].is_floating_point()
+    ]
     if bad:
         raise _error(f"{file}: non-floating tensors for {_names(bad)}")
     state = {k: (own[k] if k in replaced else v) for k, v in weights.items()}
