@@ -297,3 +297,19 @@ def test_no_weights_or_config(tmp_path):
     (tmp_path / "ck" / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="no weights"):
         ScOT.from_pretrained(tmp_path / "ck")
+
+
+def test_info_describes_a_poseidon_directory(tmp_path, capsys):
+    from pdesurr.cli import main
+
+    model = small(in_channels=3)
+    model.save_pretrained(tmp_path / "ck", extra={"channels": ["u", "v", "w"]})
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    config["transformers_version"] = "4.37.2"
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
+    assert main(["info", str(tmp_path / "ck")]) == 0
+    text = capsys.readouterr().out
+    n = sum(p.numel() for p in model.parameters())
+    assert f"custom size ({n:,} parameters)" in text
+    assert "3 in -> 4 out" in text and "32x32" in text and "lead time" in text
+    assert "transformers 4.37.2" in text and "channels=['u', 'v', 'w']" in text
