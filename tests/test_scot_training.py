@@ -90,3 +90,63 @@ def test_poseidon_metric_median_over_samples_mean_over_groups():
     assert M.rel_l1_poseidon_median(pred, true, [0, 1, 2]).tolist() == pytest.approx([30.0])
     # one group of all channels: 100 * sum |e| / sum |y| = 100 * (4 e0 + 4 e1) / 8
     assert M.rel_l1_poseidon(pred, true)[:, 0].tolist() == pytest.approx([5.0, 30.0, 65.0])
+
+
+def test_parameter_groups_follow_the_published_recipe():
+    from pdesurr.models.scot import ScOT
+    from pdesurr.models.scot.finetune import parameter_groups
+
+    model = ScOT(4, 4, image_size=32, patch_size=4, embed_dim=16, depths=[2, 2], num_heads=[2, 2],
+                 skip_connections=[1, 0], window_size=4)  # fmt: skip
+    groups = parameter_groups(model, 5e-5, 1e-6, lr_embedding=5e-4, lr_time=5e-4)
+    names = {id(p): n for n, p in model.named_parameters()}
+    by = [{names[id(p)] for p in g["params"]} for g in groups]
+    decay, no_decay, embedding, time = by
+    assert [(g["lr"], g["weight_decay"]) for g in groups] == [
+        (5e-5, 1e-6), (5e-5, 0.0), (5e-4, 1e-6), (5e-4, 0.0)]  # fmt: skip
+    assert set().union(*by) == set(names.values()) and sum(map(len, by)) == len(names)
+    assert all(n.startswith(("embeddings.", "patch_recovery.")) for n in embedding)
+    assert "embeddings.norm.weight.weight" in embedding  # the reference groups it by name
+    assert all(".norm" in n or "layernorm" in n for n in time)
+    assert "encoder.layers.0.blocks.0.layernorm_after.bias.bias" in time
+    assert "encoder.layers.0.blocks.0.attention.self.logit_scale" in decay
+    assert "residual_blocks.0.0.weight" in decay  # the layer scale decays, as published
+    # the reference excludes every name containing "bias" from decay, which also catches the
+    # position-bias MLP's weights
+    assert (
+        "encoder.layers.0.blocks.0.attention.self.continuous_position_bias_mlp.0.weight" in no_decay
+    )
+    assert no_decay == {n for n in names.values() if "bias" in n} - embedding - time
+
+
+def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path):
+    from pdesurr.models.scot import ScOT
+    from pdesurr.training.checkpoint import load_surrogate
+    from pdesurr.training.fit import fit
+    from pdesurr.training.recipe import Recipe
+
+    torch.manual_seed(0)
+    ScOT(4, 4, image_size=32, patch_size=4, embed_dim=16, depths=[2, 2], num_heads=[2, 2],
+         skip_connections=[1, 0], window_size=4).save_pretrained(tmp_path / "poseidon")  # fmt: skip
+    raw = {
+        "data": {"store": str(kolmogorov), "pairs": "all2all", "max_steps": 4, "step": 2,
+                 "predict": "state", "valid_split": "none"},
+        "model": {"kind": "scot", "pretrained": str(tmp_path / "poseidon"),
+                  "replace_channels": True},
+        "objective": {"kind": "one_step"},
+        "optim": {"lr": 3e-3, "lr_embedding": 1e-2, "lr_time": 1e-2, "batch_size": 8,
+                  "steps": 60, "grad_clip": 5.0},
+        "train": {"out": str(tmp_path / "run"), "log_every": 10, "eval_every": 1000},
+    }  # fmt: skip
+    result = fit(Recipe.from_dict(raw), progress=False)
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0]
+    surrogate, config = load_surrogate(tmp_path / "run" / "checkpoint")
+    assert (
+        config["model"]["args"]["embed_dim"] == 16 and config["data"]["pairs"]["pairs"] == "all2all"
+    )
+    # the fine-tuned model saves back into the published layout
+    surrogate.model.save_pretrained(tmp_path / "back")
+    again = ScOT.from_pretrained(tmp_path / "back")
+    x, t = torch.randn(2, 1, 32, 32), torch.rand(2, 1)
+    assert torch.equal(again(x, cond=t), surrogate.model.eval()(x, cond=t))

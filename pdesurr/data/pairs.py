@@ -96,3 +96,38 @@ class PairDataset:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return self.frames.normalize(x)
+
+    # --- what the offline trainer asks of a training source ---------------------------
+    @property
+    def fields(self):
+        return self.frames.fields
+
+    def spatial_ndim(self, store) -> int:
+        return self.frames.spatial_ndim(store)
+
+    def _handle(self):
+        return self.frames._handle()
+
+    def nbytes(self) -> int:
+        return self.frames.nbytes()
+
+    def to_memory(self) -> MemoryPairs:
+        """The same pairs served from one in-memory ``(N, T, C, *S)`` tensor."""
+        return MemoryPairs(self, self.frames.to_memory().data)
+
+
+class MemoryPairs:
+    """The pairs of a :class:`PairDataset` from an in-memory ``(N, T, C, *S)`` tensor."""
+
+    def __init__(self, source: PairDataset, data: torch.Tensor):
+        self.source, self.data = source, data
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        where = torch.tensor([self.source.locate(int(i)) for i in indices])  # (B, 3)
+        pos, t1, t2 = where.unbind(1)
+        frames = torch.stack([self.data[pos, t1], self.data[pos, t2]], 1)  # (B, 2, C, *S)
+        lead = ((t2 - t1).to(self.data.dtype) / self.source.time_scale)[:, None]
+        return frames, torch.cat([lead, self.source.frames.cond[pos]], 1)
