@@ -43,6 +43,15 @@ from pdesurr.models.scot.blocks import DEFAULT_EPS, SKIP_BLOCKS, DecodeStage, En
 from pdesurr.models.scot.norms import make_norm
 
 
+def _square(name: str, value) -> int:
+    """Sizes may be given as one int or, as the reference config allows, a pair of equal ints."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"scot: {name} = {value} must be square")
+        value = value[0]
+    return int(value)
+
+
 class PatchEmbeddings(nn.Module):
     def __init__(self, channels: int, embed_dim: int, patch: int):
         super().__init__()
@@ -126,6 +135,11 @@ class ScOT(nn.Module):
                 raise ValueError(f"scot: {name}={given} disagrees with the model's {value}")
         if ndim != 2:
             raise ValueError(f"scot: only 2D grids are supported, got ndim={ndim}")
+        image_size, patch_size, window_size = (
+            _square(n, v)
+            for n, v in (("image_size", image_size), ("patch_size", patch_size),
+                         ("window_size", window_size))
+        )  # fmt: skip
         depths, num_heads = [int(d) for d in depths], [int(h) for h in num_heads]
         skips = [int(s) for s in skip_connections]
         if not len(depths) == len(num_heads) == len(skips):
