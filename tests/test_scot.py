@@ -203,7 +203,7 @@ def test_save_load_round_trip(tmp_path):
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["model_type"] == "swinv2" and config["num_layers"] == 3
     assert config["hidden_size"] == 16 * 4 and config["num_channels"] == 4
-    assert config["depths"] == [2, 2, 2] and config["window_size"] == 4
+    assert config["depths"] == [2, 1, 1] and config["window_size"] == 4
     header = safetensors_header(tmp_path / "ck" / "model.safetensors")
     assert header.pop("__metadata__") == {"format": "pt"}
     assert set(header) == set(model.state_dict())
