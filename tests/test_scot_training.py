@@ -150,3 +150,14 @@ def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path)
     again = ScOT.from_pretrained(tmp_path / "back")
     x, t = torch.randn(2, 1, 32, 32), torch.rand(2, 1)
     assert torch.equal(again(x, cond=t), surrogate.model.eval()(x, cond=t))
+    # rollouts step by `step` frames with the lead time step / time_scale prepended
+    from pdesurr.cli import main
+
+    out = tmp_path / "eval"
+    args = ["evaluate", str(tmp_path / "run" / "checkpoint"), "--data", str(kolmogorov)]
+    assert main([*args, "--split", "train", "--out", str(out), "--no-plots"]) == 0
+    import xarray as xr
+
+    ds = xr.open_dataset(next(out.glob("*.nc")))
+    assert ds.attrs["stride"] == 2 and ds.sizes["lead"] == 4  # 9 frames: 1 context + 4 steps
+    assert bool(ds["rel_l1_poseidon"].notnull().all())

@@ -36,6 +36,24 @@ def pair_offsets(pairs: str, max_steps: int, step: int = 1) -> list[tuple[int, i
     return [(step * i, step * j) for i in range(max_steps + 1) for j in range(i, max_steps + 1)]
 
 
+def pairs_of(data: dict) -> dict:
+    """The pair options of a recipe's ``[data]`` table."""
+    return {k: data[k] for k in ("pairs", "max_steps", "step")}
+
+
+class LeadTimeStep:
+    """A pair-trained surrogate as a rollout step of ``step`` frames: prepends the lead time
+    ``step / time_scale`` to the conditioning (Poseidon's autoregressive use)."""
+
+    def __init__(self, surrogate, lead: float):
+        self.surrogate, self.lead = surrogate, lead
+
+    def __call__(self, window: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        lead = torch.full((window.shape[0], 1), self.lead, dtype=window.dtype, device=window.device)
+        cond = lead if cond is None else torch.cat([lead, cond.to(window.dtype)], 1)
+        return self.surrogate(window, cond)
+
+
 class PairDataset:
     """(input, target, lead time) pairs over the usable trajectories of a store split."""
 

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
-from pdesurr.data.pairs import PairDataset
+from pdesurr.data.pairs import PairDataset, pairs_of
 from pdesurr.data.store import open_store
 from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
@@ -109,8 +109,8 @@ def build(recipe: Recipe, device="cpu"):
 
     def windows(split, horizon):
         if d["pairs"]:  # Poseidon's (input, target, lead time) pairs; lead time = cond[:, 0]
-            pairs = {k: d[k] for k in ("pairs", "max_steps", "step")}
-            return PairDataset(d["store"], split, conditioning=kwargs["conditioning"], **pairs)
+            cond = kwargs["conditioning"]
+            return PairDataset(d["store"], split, conditioning=cond, **pairs_of(d))
         return WindowDataset(d["store"], split, horizon=horizon, **kwargs)
 
     train = windows(d["train_split"], recipe.horizon)
@@ -168,7 +168,7 @@ def build(recipe: Recipe, device="cpu"):
             "conditioning": d["conditioning"],
             "predict": d["predict"],
             "stride": d["stride"],
-            "pairs": None if not d["pairs"] else {k: d[k] for k in ("pairs", "max_steps", "step")},
+            "pairs": None if not d["pairs"] else {**pairs_of(d), "time_scale": train.time_scale},
             "mean": None if mean is None else mean.tolist(),
             "std": None if std is None else std.tolist(),
             "fields": train.fields,
