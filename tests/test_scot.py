@@ -325,3 +325,13 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     # recomputation repeats the same float32 kernels: equal up to summation order
     for n in grads[0]:
         torch.testing.assert_close(grads[1][n], grads[0][n], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("size", [64, 128, 192])
+def test_poseidon_t_runs_on_its_grid_and_through_the_adapter(size):
+    torch.manual_seed(0)
+    model = ScOT(4, 4, **preset("T")).eval()
+    x = torch.randn(1, 4, size, size)
+    with torch.no_grad():
+        y = model(x, cond=torch.full((1, 1), 0.35))
+    assert y.shape == x.shape and torch.isfinite(y).all()
