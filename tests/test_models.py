@@ -36,7 +36,7 @@ def inputs(ndim, batch=3, channels=3, size=32, cond_dim=0, seed=1):
     return x, cond
 
 
-CASES = [(k, n) for k in sorted(MODELS) for n in (1, 2)]
+CASES = [(k, n) for k in sorted(MODELS) for n in getattr(MODELS[k], "supported_ndims", (1, 2))]
 
 
 @pytest.mark.parametrize("kind,ndim", CASES)

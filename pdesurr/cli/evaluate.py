@@ -17,13 +17,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     surrogate, config = load_surrogate(args.checkpoint, args.device)
     data = config["data"]
+    step_fn, stride = surrogate, data["stride"]
+    if data.get("pairs"):  # trained on pairs: steps of `step` frames, lead time as cond[:, 0]
+        from pdesurr.data.pairs import LeadTimeStep
+
+        pairs = data["pairs"]
+        step_fn = LeadTimeStep(surrogate, pairs["step"] / pairs["time_scale"])
+        stride = pairs["step"]
     ds, pred, true = evaluate(
-        surrogate,
+        step_fn,
         args.data,
         args.split,
         history=data["history"],
         steps=args.steps,
-        stride=data["stride"],
+        stride=stride,
         cond_names=data["conditioning"],
         device=args.device,
         context=args.context,

@@ -133,12 +133,20 @@ def describe_foreign(path: Path) -> str:
         store.close()
 
 
+def describe_poseidon(path: Path) -> str:
+    """A Poseidon (scOT) checkpoint in the published Hugging Face layout."""
+    from pdesurr.models.scot.describe import describe_poseidon
+
+    return describe_poseidon(path)
+
+
 # kind of path -> describer
 DESCRIBERS: dict[str, Callable[[Path], str]] = {
     STORE_KIND: describe_trajectory,
     "dataset": describe_dataset,
     "checkpoint": describe_checkpoint,
     "foreign": describe_foreign,
+    "poseidon": describe_poseidon,
 }
 
 
@@ -147,7 +155,9 @@ def path_kind(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if path.is_dir() and (path / "config.json").is_file():
-        return "checkpoint"
+        from pdesurr.models.scot.pretrained import is_poseidon_dir
+
+        return "poseidon" if is_poseidon_dir(path) else "checkpoint"
     try:
         fmt = detect_format(path)
     except StoreError as e:

@@ -10,6 +10,11 @@ exactly zero (correlation: one) for identical inputs.
   ``sqrt(mean_S (p - t)^2) / sqrt(mean_S t^2)``, then the mean over channels.
 * ``vrmse_the_well``: The Well's VRMSE (Ohana et al. 2024): per channel
   ``sqrt(mean_S (p - t)^2 / (mean_S (t - mean_S t)^2 + 1e-7))``, then the mean over channels.
+* ``rel_l1_poseidon``: Poseidon's relative L1 error in percent (Herde et al. 2024,
+  arXiv:2405.19101): per sample ``100 sum|p - t| / sum|t|`` over space and the channels of
+  a group, then the mean over channel groups (one group of all channels by default).
+  Poseidon reports the *median* over test samples per group, then the mean over groups:
+  :func:`rel_l1_poseidon_median`.
 * ``correlation``: Pearson correlation of ``p`` and ``t`` over channels and space, as
   PDE-Refiner (Lippe et al. 2023) and Kochkov et al. (2021) compute it per sample.
 
@@ -62,12 +67,37 @@ def correlation(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return torch.where(same, torch.ones_like(out), out)  # identical fields, constant included
 
 
+def _rel_l1_groups(pred, true, groups):
+    """``(B, T, G)``: percent relative L1 per sample, lead time and channel group
+    (``groups`` a list of boundaries ``[c0, c1, ..., cG]`` as Poseidon's
+    ``channel_slice_list_normalized_loss``; None: all channels)."""
+    bounds = groups if groups is not None else [0, true.shape[2]]
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        num = (pred[:, :, lo:hi] - true[:, :, lo:hi]).abs().flatten(2).sum(-1)
+        den = true[:, :, lo:hi].abs().flatten(2).sum(-1)
+        out.append(100 * num / den.clamp_min(torch.finfo(den.dtype).tiny))
+    return torch.stack(out, -1)
+
+
+def rel_l1_poseidon(pred, true, groups: list[int] | None = None) -> torch.Tensor:
+    """Poseidon's per-sample relative L1 (percent), mean over channel groups: ``(B, T)``."""
+    return _rel_l1_groups(pred, true, groups).mean(-1)
+
+
+def rel_l1_poseidon_median(pred, true, groups: list[int] | None = None) -> torch.Tensor:
+    """Poseidon's reported score ``(T,)``: the median over samples of each group's relative
+    L1 (percent), then the mean over groups (Herde et al. 2024)."""
+    return _rel_l1_groups(pred, true, groups).median(0).values.mean(-1)
+
+
 POINTWISE = {
     "mse": mse,
     "rel_l2": rel_l2,
     "nrmse_pdebench": nrmse_pdebench,
     "vrmse_the_well": vrmse_the_well,
     "correlation": correlation,
+    "rel_l1_poseidon": rel_l1_poseidon,
 }
 
 

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
+from pdesurr.data.pairs import PairDataset, pairs_of
 from pdesurr.data.store import open_store
 from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
@@ -106,7 +107,14 @@ def build(recipe: Recipe, device="cpu"):
     """Datasets, statistics and the (untrained) surrogate of a recipe."""
     d = recipe.data
     kwargs = dict(history=d["history"], stride=d["stride"], conditioning=tuple(d["conditioning"]))
-    train = WindowDataset(d["store"], d["train_split"], horizon=recipe.horizon, **kwargs)
+
+    def windows(split, horizon):
+        if d["pairs"]:  # Poseidon's (input, target, lead time) pairs; lead time = cond[:, 0]
+            cond = kwargs["conditioning"]
+            return PairDataset(d["store"], split, conditioning=cond, **pairs_of(d))
+        return WindowDataset(d["store"], split, horizon=horizon, **kwargs)
+
+    train = windows(d["train_split"], recipe.horizon)
     store = open_store(d["store"])
     if not getattr(store, "periodic", True):  # a Well / PDEBench file with walls or open sides
         warnings.warn(
@@ -116,7 +124,7 @@ def build(recipe: Recipe, device="cpu"):
         )
     valid = None
     if d["valid_split"] in store.splits:
-        valid = WindowDataset(d["store"], d["valid_split"], horizon=1, **kwargs)
+        valid = windows(d["valid_split"], 1)
     channels = train.channels
     mean = std = None
     if d["normalize"]:
@@ -138,11 +146,18 @@ def build(recipe: Recipe, device="cpu"):
         in_channels=d["history"] * channels,
         out_channels=channels,
         ndim=ndim,
-        cond_dim=len(d["conditioning"]),
+        cond_dim=len(d["conditioning"]) + (1 if d["pairs"] else 0),
         **options,
     )
     torch.manual_seed(recipe.train["seed"])
-    model = MODELS[recipe.model["kind"]](**args)
+    if "pretrained" in options:  # a Poseidon checkpoint: pdesurr.models.scot.finetune
+        from pdesurr.models.scot.finetune import load_pretrained
+
+        model, args = load_pretrained(
+            options, args["in_channels"], args["out_channels"], ndim, args["cond_dim"]
+        )
+    else:
+        model = MODELS[recipe.model["kind"]](**args)
     surrogate = Surrogate(
         model,
         d["history"],
@@ -160,6 +175,7 @@ def build(recipe: Recipe, device="cpu"):
             "conditioning": d["conditioning"],
             "predict": d["predict"],
             "stride": d["stride"],
+            "pairs": None if not d["pairs"] else {**pairs_of(d), "time_scale": train.time_scale},
             "mean": None if mean is None else mean.tolist(),
             "std": None if std is None else std.tolist(),
             "fields": train.fields,
@@ -213,9 +229,14 @@ def fit(
         source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
         batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
 
-    optimizer = torch.optim.AdamW(
-        surrogate.parameters(), lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"]
-    )
+    params = surrogate.parameters()
+    if opt_cfg["lr_embedding"] is not None or opt_cfg["lr_time"] is not None:
+        from pdesurr.models.scot.finetune import parameter_groups
+
+        params = parameter_groups(
+            surrogate, opt_cfg["lr"], opt_cfg["weight_decay"], opt_cfg["lr_embedding"],
+            opt_cfg["lr_time"])  # fmt: skip
+    optimizer = torch.optim.AdamW(params, lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: lr_factor(s, opt_cfg["warmup"], opt_cfg["steps"], opt_cfg["min_lr_ratio"]),

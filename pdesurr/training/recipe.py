@@ -42,6 +42,9 @@ SCHEMA = {
         "normalize": (bool, True),
         "conditioning": (list[str], []),
         "predict": (str, "residual"),
+        "pairs": (str | None, None),  # Poseidon's "all2all" / "next" pairs (pdesurr.data.pairs)
+        "max_steps": (int, 7),
+        "step": (int, 2),
     },
     "objective": {"kind": (str, "pushforward"), "unroll": (int, 2)},
     "optim": {
@@ -54,6 +57,8 @@ SCHEMA = {
         "grad_clip": (float, 1.0),
         "ema": (float, 0.0),
         "amp": (bool, False),
+        "lr_embedding": (float | None, None),  # scOT fine-tuning groups (models.scot.finetune)
+        "lr_time": (float | None, None),
     },
     "train": {
         "seed": (int, 0),
@@ -124,8 +129,10 @@ class Recipe:
                 f"{source}: model.kind = {kind!r}; choose from {sorted(MODELS)}"
                 + _suggest(str(kind), MODELS)
             )
+        finetune = {k: model.pop(k) for k in ("pretrained", "replace_channels") if k in model}
         check_kwargs(MODELS[kind].__init__, model, "model", source, skip=5)
-        r = cls(model={"kind": kind, **model}, source=source, online=raw.get("online"), **sections)
+        model = {"kind": kind, **model, **finetune}
+        r = cls(model=model, source=source, online=raw.get("online"), **sections)
         r.validate()
         return r
 
@@ -140,6 +147,11 @@ class Recipe:
             raise self._err("objective.unroll", f"must be >= 1, got {o['unroll']}")
         if d["predict"] not in ("state", "residual"):
             raise self._err("data.predict", f"must be 'state' or 'residual', got {d['predict']!r}")
+        if d["pairs"] is not None:
+            if d["pairs"] not in ("all2all", "next"):
+                raise self._err("data.pairs", f"{d['pairs']!r}; choose 'all2all' or 'next'")
+            if o["kind"] != "one_step" or d["history"] != 1:
+                raise self._err("data.pairs", "needs objective.kind = 'one_step' and history = 1")
         for key in ("history", "stride"):
             if d[key] < 1:
                 raise self._err(f"data.{key}", f"must be >= 1, got {d[key]}")
