@@ -10,13 +10,15 @@ from torch import nn
 from pdesurr.models.fno import FNO
 from pdesurr.models.gnn import GNN
 from pdesurr.models.lsm import LSM
+from pdesurr.models.refiner import Refiner
 from pdesurr.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
     "fno": FNO,
     "gnn": GNN,
     "lsm": LSM,
+    "refiner": Refiner,
     "unet": UNet,
 }
 
-__all__ = ["FNO", "GNN", "LSM", "MODELS", "UNet"]
+__all__ = ["FNO", "GNN", "LSM", "MODELS", "Refiner", "UNet"]

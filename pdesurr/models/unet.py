@@ -138,6 +138,7 @@ class UNet(nn.Module):
     residual blocks, circular padding, FiLM conditioning on ``cond``."""
 
     resolution_invariant = False
+    cond_range = 1000.0  # cond scalars of order 1 to 1000 suit the sinusoidal embedding
 
     def __init__(
         self,
