@@ -123,8 +123,12 @@ def evaluate(
     device="cpu",
     dtype=torch.float32,
     context: int | None = None,
+    seed: int = 0,
 ):
     """Roll ``step_fn`` out from every trajectory's context and score it.
+
+    A stochastic step function (PDE-Refiner) draws its noise from ``seed``, the store's
+    trajectory index and the step, so its score does not depend on ``batch``.
 
     ``context`` (>= ``history``, default ``history``) frames open each trajectory and are
     never scored; the model sees the last ``history`` of them. Comparing models with
@@ -144,7 +148,8 @@ def evaluate(
         ctx = frames[a : a + batch, context - history : context].to(device=device, dtype=dtype)
         c = cond[a : a + batch].to(device) if cond.shape[1] else None
         t0 = time.perf_counter()
-        preds.append(rollout(step_fn, ctx, n_steps, c).cpu())
+        ids = indices[a : a + batch]
+        preds.append(rollout(step_fn, ctx, n_steps, c, trajectories=ids, seed=seed).cpu())
         wall += time.perf_counter() - t0
     pred = torch.cat(preds)
     pde = store_pde(store, split, indices)

@@ -103,6 +103,16 @@ def unrolled(surrogate, window, targets, cond, options, draws):
     return total / options["unroll"]
 
 
+@register("refiner", horizon=lambda o: 1, needs=("denoiser",))
+def refiner(surrogate, window, targets, cond, options, draws):
+    model = surrogate.model
+    target = surrogate.model_target(window, targets[:, 0])  # (B, C, *S)
+    gen = draws.generator()
+    t = torch.randint(0, model.levels, (len(target),), generator=gen)  # a level per sample
+    eps = torch.randn(target.shape, generator=gen, dtype=target.dtype).to(target.device)
+    return model.denoising_loss(window.flatten(1, 2), target, cond, t, eps)
+
+
 def loss(
     kind: str,
     surrogate: Surrogate,

@@ -157,6 +157,12 @@ class Recipe:
             )
         if d["predict"] not in ("state", "residual"):
             raise self._err("data.predict", f"must be 'state' or 'residual', got {d['predict']!r}")
+        if self.model.get("predict") == "scaled_difference" and d["predict"] == "residual":
+            raise self._err(
+                "data.predict",
+                "'residual' on top of model.predict = 'scaled_difference' would add the last "
+                "frame twice; set data.predict = 'state'",
+            )
         for key in ("history", "stride"):
             if d[key] < 1:
                 raise self._err(f"data.{key}", f"must be >= 1, got {d[key]}")
