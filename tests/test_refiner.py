@@ -3,14 +3,18 @@ resume, reproducible batch-independent rollouts."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.data.store import open_store
 from pdesurr.evaluation.evaluate import evaluate
-from pdesurr.evaluation.rollout import rollout
+from pdesurr.evaluation.plot_refinement_spectra import refinement_spectra, write_refinement_spectra
+from pdesurr.evaluation.reference import solver_step
+from pdesurr.evaluation.rollout import persistence, rollout
 from pdesurr.models import MODELS
 from pdesurr.models.noise_schedule import NoiseSchedule
 from pdesurr.models.refiner import Refiner, StepNoise
@@ -230,3 +234,38 @@ def test_registered_with_a_small_preset():
     assert MODELS["refiner"] is Refiner
     surrogate = Surrogate(small_refiner(), history=2, channels=1)
     assert surrogate(torch.randn(2, 2, 1, 16)).shape == (2, 1, 16)
+
+
+def test_longer_test_split(tmp_path):
+    spec = DatasetSpec.load(
+        "ks_refiner/small",
+        ["splits.train=2", "splits.valid=0", "splits.test=1", "time.split_frames={test=31}"],
+    )
+    assert spec.frames_of("train") == 20 and spec.frames_of("test") == 31
+    generate(spec, tmp_path / "ks.zarr", progress=False)
+    store = open_store(tmp_path / "ks.zarr")
+    times = np.asarray(store.read("test", "time"))
+    # the same save interval (0.5) and spin-up (10) as the training split, 31 frames
+    assert np.allclose(times, 10.0 + 0.5 * np.arange(31))
+    assert np.asarray(store.read("test", "u")).shape == (1, 31, 64)
+    assert np.asarray(store.read("train", "u")).shape == (2, 20, 64)
+    with pytest.raises(ConfigError, match="split_frames.tset"):
+        DatasetSpec.load("ks_refiner/small", ["time.split_frames={tset=31}"])
+
+
+def test_refinement_spectra(store, tmp_path):
+    indices = open_store(store).usable("test")
+    kw = dict(store_path=store, split="test", per_trajectory=3, dtype=torch.float64)
+    exact = refinement_spectra(solver_step(open_store(store), "test", indices), **kw)
+    lazy = refinement_spectra(persistence, **kw)
+    true = exact["spectrum_true"].values[0]
+    top = true > 1e-3 * true.max()  # the energetic modes
+    # the generating solver reproduces its own frames to float32 storage rounding (~1e-7)
+    assert (exact["spectrum_error"].values[0, 0, top] < 1e-8 * true[top]).all()
+    assert list(lazy["stage"].values) == ["prediction"]
+    assert lazy["spectrum_error"].values[0, 0, top].max() > 1e-3 * true[top].max()
+    model = Surrogate(Refiner(1, 1, 1, 1, "fno", TINY["fno"]), history=1, channels=1)
+    ds = refinement_spectra(model, cond_names=["length"], **{**kw, "dtype": torch.float32})
+    assert ds.sizes["stage"] == 4 and np.isfinite(ds["spectrum_error"].values).all()
+    png = write_refinement_spectra(persistence, tmp_path / "r", "persistence", **kw)
+    assert png.is_file() and (tmp_path / "r" / "refinement_spectra.nc").is_file()

@@ -39,6 +39,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         fmt=args.format,
         plots=not args.no_plots,
     )
+    if not args.no_plots:  # which modes the model resolves (PDE-Refiner's diagnostic)
+        from pdesurr.evaluation.plot_refinement_spectra import write_refinement_spectra
+
+        spectra = dict(history=data["history"], stride=data["stride"], device=args.device)
+        write_refinement_spectra(
+            surrogate,
+            out,
+            Path(args.checkpoint).parent.name,
+            store_path=args.data,
+            split=args.split,
+            cond_names=data["conditioning"],
+            **spectra,
+        )
     print(
         json.dumps(
             {

@@ -60,10 +60,23 @@ class Surrogate(nn.Module):
         self, window: torch.Tensor, cond: torch.Tensor | None = None, noise=None
     ) -> torch.Tensor:
         """Physical ``(B, history, C, *S)`` -> physical next frame ``(B, C, *S)``."""
+        return self.stages(window, cond, noise)[-1]
+
+    def stages(
+        self, window: torch.Tensor, cond: torch.Tensor | None = None, noise=None
+    ) -> list[torch.Tensor]:
+        """The physical next-frame estimates a step goes through: one for a plain model;
+        for a refiner the one-step prediction, then the estimate after each refinement."""
         shape = (1, 1, -1) + (1,) * (window.ndim - 3)
         mean = self.mean.to(window.dtype).reshape(shape)
         std = self.std.to(window.dtype).reshape(shape)
-        if self.stochastic and noise is None:
-            noise = StepNoise(0, range(window.shape[0]), 0)
-        nxt = self.step_normalized((window - mean) / std, cond, noise)
-        return nxt * std[:, 0] + mean[:, 0]
+        z = (window - mean) / std
+        if self.stochastic:
+            noise = StepNoise(0, range(window.shape[0]), 0) if noise is None else noise
+            estimates = []
+            self.model.sample(z.flatten(1, 2), cond, noise, estimates)
+            if self.predict == "residual":
+                estimates = [z[:, -1] + e for e in estimates]
+        else:
+            estimates = [self.step_normalized(z, cond)]
+        return [e * std[:, 0] + mean[:, 0] for e in estimates]
