@@ -228,6 +228,12 @@ def test_rollouts_are_reproducible_and_batch_independent(store, tmp_path):
     ds1 = evaluate(surrogate, store, "test", cond_names=["length"], batch=1, steps=5)[0]
     ds3 = evaluate(surrogate, store, "test", cond_names=["length"], batch=3, steps=5)[0]
     assert ds1["correlation"].values == pytest.approx(ds3["correlation"].values, abs=1e-5)
+    ens, pred, _ = evaluate(surrogate, store, "test", cond_names=["length"], steps=5, samples=3)
+    # member 0 is the single-sample rollout; the others differ by their noise only
+    assert ens["correlation"].values == pytest.approx(ds3["correlation"].values, abs=1e-5)
+    corr, spread = ens["ensemble_correlation"].values, ens["ensemble_spread"].values
+    assert ens.attrs["ensemble_members"] == 3 and (spread > 0).all()
+    assert ((corr > -1) & (corr <= 1)).all() and corr[0] > corr[-1] - 1e-6
 
 
 def test_registered_with_a_small_preset():

@@ -4,7 +4,8 @@ A suite (``train/bench_*.toml``)::
 
     [suite]       data (store), spec (generated into data when missing), split, steps,
                   lead_times (lead indices for the table), context (frames never scored),
-                  out (directory for per-entry reports)
+                  out (directory for per-entry reports), samples (ensemble members of
+                  stochastic models such as PDE-Refiner; default 1)
     [[models]]    name, checkpoint, recipe (trained first when the checkpoint is missing)
     [references]  persistence (bool), solver (bool), solver_substeps (list of ints: the
                   store's solver at the stored resolution, with these steps per frame)
@@ -40,6 +41,7 @@ SCHEMA = {
         "lead_times": (list[int], [1, 5, 10]),
         "context": (int, 2),
         "out": (str, "runs/benchmark"),
+        "samples": (int, 1),
     },
     "references": {
         "persistence": (bool, True),
@@ -90,6 +92,7 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
             cond_names=data["conditioning"],
             device=device,
             context=s["context"],
+            samples=s["samples"],
         )
         n_params = sum(p.numel() for p in surrogate.model.parameters())
         info = write_report(
