@@ -275,3 +275,22 @@ def test_refinement_spectra(store, tmp_path):
     assert ds.sizes["stage"] == 4 and np.isfinite(ds["spectrum_error"].values).all()
     png = write_refinement_spectra(persistence, tmp_path / "r", "persistence", **kw)
     assert png.is_file() and (tmp_path / "r" / "refinement_spectra.nc").is_file()
+
+
+@pytest.mark.parametrize("name", ["small", "ks_cpu", "ks"])
+def test_presets_build(name):
+    from pdesurr.training.recipe import model_preset
+
+    options = model_preset(f"refiner/{name}")
+    assert options.pop("kind") == "refiner"
+    with torch.device("meta"):  # the paper's backbone has ~56M parameters: shapes only
+        model = Refiner(1, 1, 1, 1, **options)
+    y = model(torch.empty(2, 1, 64, device="meta"), cond=torch.empty(2, 1, device="meta"))
+    assert y.shape == (2, 1, 64)
+    if name == "ks":  # PDE-Refiner's KS U-Net: cumulative multipliers -> 64, 128, 256, 1024
+        widths = [blocks[-1].conv2.out_channels for blocks in model.backbone.down]
+        assert widths == [64, 128, 256, 1024] and model.step_scale == pytest.approx(1000 / 3)
+    if name == "ks_cpu":
+        torch.manual_seed(0)
+        out = Refiner(1, 1, 1, 1, **options).backbone.proj_out
+        assert not out.weight.any() and not out.bias.any()  # zero-initialised output
