@@ -294,3 +294,20 @@ def test_presets_build(name):
         torch.manual_seed(0)
         out = Refiner(1, 1, 1, 1, **options).backbone.proj_out
         assert not out.weight.any() and not out.bias.any()  # zero-initialised output
+
+
+def test_suite_solver_reference_beyond_one_batch(tmp_path):
+    """The solver row holds every test trajectory's parameters: more than one batch (16)."""
+    from pdesurr.evaluation.suite import load_suite, run_suite
+
+    path = tmp_path / "ks.zarr"
+    sets = ["splits.train=0", "splits.valid=0", "splits.test=17", "time.frames=4"]
+    generate(DatasetSpec.load("ks_refiner/small", sets), path, progress=False)
+    suite = tmp_path / "bench.toml"
+    suite.write_text(
+        f'[suite]\ndata = "{path}"\ncontext = 1\nout = "{tmp_path / "out"}"\n'
+        "[references]\npersistence = false\nsolver = true\nsolver_substeps = [5]\n"
+    )
+    (row,) = run_suite(load_suite(suite), plots=False)
+    # the generating solver on its own float32-stored frames: storage rounding only
+    assert row["one_step"]["rel_l2"] < 1e-5

@@ -114,14 +114,15 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
     refs = suite["references"]
     entries = []
     if refs["persistence"]:
-        entries.append(("persistence", persistence))
+        entries.append(("persistence", persistence, 16))
     if refs["solver"]:
         store = open_store(s["data"])
         indices = store.usable(s["split"])
         for sub in refs["solver_substeps"] or [None]:
             step = solver_step(store, s["split"], indices, sub)
-            entries.append((f"solver ({step.substeps} steps/frame)", step))
-    for name, step_fn in entries:
+            # the stepper holds every trajectory's parameters: one batch of all of them
+            entries.append((f"solver ({step.substeps} steps/frame)", step, len(indices)))
+    for name, step_fn, batch in entries:
         ds, pred, true = evaluate(
             step_fn,
             s["data"],
@@ -131,6 +132,7 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
             device=device,
             context=s["context"],
             dtype=torch.float64,
+            batch=batch,
         )
         info = write_report(ds, pred, true, out / _safe(name), name, s["lead_times"], plots=plots)
         rows.append({"name": name, "parameters": 0, **info})
