@@ -34,6 +34,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         cond_names=data["conditioning"],
         device=args.device,
         context=args.context,
+        samples=args.samples,
     )
     out = Path(args.out or Path(args.checkpoint).parent / f"eval_{args.split}")
     info = write_report(
@@ -46,6 +47,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         fmt=args.format,
         plots=not args.no_plots,
     )
+    if not args.no_plots:  # which modes the model resolves (PDE-Refiner's diagnostic)
+        from pdesurr.evaluation.plot_refinement_spectra import write_refinement_spectra
+
+        spectra = dict(history=data["history"], stride=data["stride"], device=args.device)
+        write_refinement_spectra(
+            surrogate,
+            out,
+            Path(args.checkpoint).parent.name,
+            store_path=args.data,
+            split=args.split,
+            cond_names=data["conditioning"],
+            **spectra,
+        )
     print(
         json.dumps(
             {
@@ -56,7 +70,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     "correlation_time",
                     "spectral_error_final",
                     "rollout_steps_per_second",
+                    "ensemble_decorrelation_time",
                 )
+                if k in info
             },
             indent=1,
         )
@@ -109,6 +125,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--steps", type=int, help="rollout length (default: all frames)")
     p.add_argument("--context", type=int, help="frames never scored (default: the history)")
     p.add_argument("--lead-times", type=int, nargs="*", default=[1, 5, 10])
+    p.add_argument(
+        "--samples", type=int, default=1, help="ensemble members of a stochastic model (refiner)"
+    )
     p.add_argument("--out", help="report directory (default: next to the checkpoint)")
     p.add_argument("--format", choices=["netcdf", "zarr"], default="netcdf")
     p.add_argument("--device", default="cpu")

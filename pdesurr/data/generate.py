@@ -63,11 +63,12 @@ class GenerationReport:
 def simulate_batch(spec: DatasetSpec, split: str, start: int, stop: int, device="cpu"):
     """Simulate trajectories ``start..stop-1``: ``(fields, params, seeds, divergence)``."""
     pde, stepper, u0, params = spec.build_batch(split, start, stop)
-    data = torch.stack(list(spec.stored_frames(stepper, u0, device)), 1)  # (B, T, C, *S)
+    data = torch.stack(list(spec.stored_frames(stepper, u0, device, split)), 1)  # (B, T, C, *S)
     divergence = {m: (int(s), float(t)) for m, (s, t) in stepper.diverged.items()}
     finite = torch.isfinite(data).flatten(1).all(1)
     for m in (~finite).nonzero().flatten().tolist():  # overflow when cast to the stored dtype
-        divergence.setdefault(m, (spec.spinup_steps + (spec.frames - 1) * spec.save_every, -1.0))
+        last = spec.spinup_steps + (spec.frames_of(split) - 1) * spec.save_every
+        divergence.setdefault(m, (last, -1.0))
     fields, c = {}, 0
     for f in pde.fields:
         block = data[:, :, c : c + f.channels]

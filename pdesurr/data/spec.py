@@ -9,7 +9,9 @@
     [initial]     the initial-condition distribution (replaces the preset's [initial])
     [parameters]  per-trajectory sampling of [pde] arguments:
                   length = { uniform = [57.6, 70.4] } | { loguniform = [a, b] } | { choice = [...] }
-    [time]        spinup (time discarded), save_interval (time between frames), frames
+    [time]        spinup (time discarded), save_interval (time between frames), frames,
+                  split_frames = { test = 640 } (optional: longer or shorter splits, e.g. test
+                  trajectories long enough for every model's correlation to decay)
     [output]      resolution (spectral down-sampling of the simulation; default: none)
 
 Trajectory ``i`` of split ``s`` is a pure function of ``(seed, s, i)``: its parameters and
@@ -186,10 +188,20 @@ class DatasetSpec:
 
         time = data.setdefault("time", {})
         for key in time:
-            if key not in ("spinup", "save_interval", "frames"):
-                raise err(f"time.{key}", "unknown key; use spinup, save_interval, frames")
+            if key not in ("spinup", "save_interval", "frames", "split_frames"):
+                raise err(
+                    f"time.{key}", "unknown key; use spinup, save_interval, frames, split_frames"
+                )
         if not (isinstance(time.get("frames"), int) and time["frames"] >= 2):
             raise err("time.frames", f"must be an integer >= 2, got {time.get('frames')!r}")
+        per_split = time.get("split_frames", {})
+        if not isinstance(per_split, dict):
+            raise err("time.split_frames", f"must be a table {{split = frames}}, got {per_split!r}")
+        for key, n in per_split.items():
+            if key not in SPLITS:
+                raise err(f"time.split_frames.{key}", f"unknown split; use {SPLITS}")
+            if not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
+                raise err(f"time.split_frames.{key}", f"must be an integer >= 2, got {n!r}")
         dt = solver_cfg.integrator["dt"]
         if isinstance(dt, list):
             raise err("solver.integrator.dt", "datasets use one dt for all trajectories")
@@ -250,7 +262,12 @@ class DatasetSpec:
 
     @property
     def frames(self) -> int:
+        """Frames per trajectory of the training split (and of every split by default)."""
         return self.data["time"]["frames"]
+
+    def frames_of(self, split: str | None) -> int:
+        """Frames per trajectory of ``split`` (``time.split_frames`` overrides ``frames``)."""
+        return self.data["time"].get("split_frames", {}).get(split, self.frames)
 
     @property
     def dt(self) -> float:
@@ -272,8 +289,9 @@ class DatasetSpec:
     def sampled_parameters(self) -> list[str]:
         return list(self.data["parameters"])
 
-    def times(self) -> list[float]:
-        return [(self.spinup_steps + j * self.save_every) * self.dt for j in range(self.frames)]
+    def times(self, split: str | None = None) -> list[float]:
+        frames = self.frames_of(split)
+        return [(self.spinup_steps + j * self.save_every) * self.dt for j in range(frames)]
 
     def resolved(self) -> dict:
         """Everything that determines the bytes of the store (hashed into the fingerprint)."""
@@ -318,14 +336,14 @@ class DatasetSpec:
         stepper = Stepper(pde, self.solver.integrator.get("kind", "etdrk4"), self.dt, **integ)
         return pde, stepper, torch.cat(states), params
 
-    def stored_frames(self, stepper, u0, device="cpu"):
+    def stored_frames(self, stepper, u0, device="cpu", split: str | None = None):
         """The frames a store holds for a batch: after the spin-up, every save interval,
         down-sampled to the output resolution and cast to the stored dtype, on the CPU.
         Divergent members are masked (``stepper.diverged`` says which, where)."""
         from pdesurr.spectral import spectral_resample
 
         traj = stepper.trajectory(
-            u0.to(device), self.frames - 1, self.save_every, on_divergence="mask",
+            u0.to(device), self.frames_of(split) - 1, self.save_every, on_divergence="mask",
             skip=self.spinup_steps,
         )
         for u in traj:

@@ -65,7 +65,7 @@ def layout(spec, pde) -> tuple[dict[str, dict[str, ArraySpec]], dict[str, dict[s
     for split, n in spec.splits.items():
         a: dict[str, ArraySpec] = {}
         c: dict[str, np.ndarray] = {
-            "time": np.asarray(spec.times(), dtype=np.float64),
+            "time": np.asarray(spec.times(split), dtype=np.float64),
             "trajectory": np.arange(n, dtype=np.int64),
         }
         for name, values in zip(dims, grid.coords(), strict=True):
@@ -74,9 +74,9 @@ def layout(spec, pde) -> tuple[dict[str, dict[str, ArraySpec]], dict[str, dict[s
             extra = (field.channels,) if field.channels > 1 else ()
             if field.channels > 1:
                 c[field.dims[0]] = np.arange(1, field.channels + 1, dtype=np.int64)
-            shape = (n, spec.frames, *extra, *out_shape)
+            shape = (n, spec.frames_of(split), *extra, *out_shape)
             frame_bytes = int(np.prod(shape[2:])) * np.dtype(dtype).itemsize
-            chunks = (1, frame_chunk(spec.frames, frame_bytes), *shape[2:])
+            chunks = (1, frame_chunk(shape[1], frame_bytes), *shape[2:])
             a[field.name] = ArraySpec(
                 shape, dtype, ("trajectory", "time", *field.dims[: len(extra)], *dims), chunks
             )

@@ -11,6 +11,15 @@ never scored: lead time 1 is the first prediction. The result is an xarray Datas
     invariant_<name>_pred/_true (trajectory, lead)
     coords: lead (1..T), lead_time (physical), wavenumber, band, group, trajectory
     attrs: correlation_time_0.8 / _0.9 (physical time; inf = never below), conventions
+
+With ``samples = N > 1`` and a stochastic step function (PDE-Refiner), N rollouts with
+different noise (ensemble members) are made; member 0 is the one scored above, and the
+ensemble adds (the paper's uncertainty estimate)::
+
+    ensemble_spread(lead)         trajectory mean of the RMS over space of the members' std
+    ensemble_correlation(lead)    mean Pearson correlation between pairs of members
+    attrs: ensemble_decorrelation_time_0.8 / _0.9: when the members decorrelate from
+           each other, to set beside the true correlation time
 """
 
 from __future__ import annotations
@@ -117,6 +126,21 @@ def score(
     return ds
 
 
+def add_ensemble(ds: xr.Dataset, members: list[torch.Tensor], lead_time: np.ndarray) -> None:
+    """Spread and mutual correlation of ensemble members ``(N, T, C, *S)`` each, into ``ds``."""
+    stack = torch.stack([m.double() for m in members])  # (M, N, T, C, *S)
+    spread = stack.std(0).flatten(2).pow(2).mean(-1).sqrt().mean(0)  # (T,)
+    ds["ensemble_spread"] = (("lead",), spread.numpy())
+    pairs = [(a, b) for a in range(len(members)) for b in range(a + 1, len(members))]
+    corr = torch.stack([M.correlation(stack[a], stack[b]) for a, b in pairs]).mean((0, 1))
+    ds["ensemble_correlation"] = (("lead",), corr.numpy())
+    ds.attrs["ensemble_members"] = len(members)
+    for thr in (0.8, 0.9):
+        ds.attrs[f"ensemble_decorrelation_time_{thr}"] = M.correlation_time(
+            corr, torch.as_tensor(lead_time), thr
+        )
+
+
 @torch.no_grad()
 def evaluate(
     step_fn: StepFn,
@@ -130,8 +154,14 @@ def evaluate(
     device="cpu",
     dtype=torch.float32,
     context: int | None = None,
+    seed: int = 0,
+    samples: int = 1,
 ):
     """Roll ``step_fn`` out from every trajectory's context and score it.
+
+    A stochastic step function (PDE-Refiner) draws its noise from ``seed``, the store's
+    trajectory index and the step, so its score does not depend on ``batch``; ``samples``
+    members of an ensemble are rolled out for it (ignored for deterministic ones).
 
     ``context`` (>= ``history``, default ``history``) frames open each trajectory and are
     never scored; the model sees the last ``history`` of them. Comparing models with
@@ -146,24 +176,33 @@ def evaluate(
     frame_dt = float(times[1] - times[0])
     cond = conditioning(store, split, indices, cond_names, frame_dt)
     n_steps = frames.shape[1] - context
-    preds, wall = [], 0.0
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    members = samples if getattr(step_fn, "stochastic", False) else 1
+    preds, wall = [[] for _ in range(members)], 0.0
     for a in range(0, len(indices), batch):
         ctx = frames[a : a + batch, context - history : context].to(device=device, dtype=dtype)
         c = cond[a : a + batch].to(device) if cond.shape[1] else None
-        t0 = time.perf_counter()
-        preds.append(rollout(step_fn, ctx, n_steps, c).cpu())
-        wall += time.perf_counter() - t0
-    pred = torch.cat(preds)
+        ids = indices[a : a + batch]
+        for m in range(members):
+            t0 = time.perf_counter()
+            out = rollout(step_fn, ctx, n_steps, c, trajectories=ids, seed=seed, member=m)
+            preds[m].append(out.cpu())
+            wall += time.perf_counter() - t0
+    ensemble = [torch.cat(p) for p in preds]
+    pred = ensemble[0]
     pde = store_pde(store, split, indices)
     lead_time = times[context:] - times[context - 1]
     ds = score(pred, frames[:, context:], pde, lead_time, indices)
+    if members > 1:
+        add_ensemble(ds, ensemble, lead_time)
     ds.attrs.update(
         store=str(store_path),
         split=split,
         history=history,
         context=context,
         stride=stride,
-        rollout_steps_per_second=len(indices) * n_steps / wall if wall else float("nan"),
+        rollout_steps_per_second=len(indices) * n_steps * members / wall if wall else float("nan"),
         pde=store.attrs["pde"],
         fields=json.dumps(store.fields),
         boundary_conditions=json.dumps(store.spec.get("boundary_conditions", "periodic")),

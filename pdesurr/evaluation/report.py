@@ -38,6 +38,11 @@ def summary(ds: xr.Dataset, lead_indices=()) -> dict:
         },
         "rollout_steps_per_second": _num(ds.attrs.get("rollout_steps_per_second", float("nan"))),
     }
+    if "ensemble_members" in ds.attrs:  # PDE-Refiner's uncertainty estimate
+        out["ensemble_members"] = int(ds.attrs["ensemble_members"])
+        out["ensemble_decorrelation_time"] = {
+            t: _num(ds.attrs[f"ensemble_decorrelation_time_{t}"]) for t in ("0.8", "0.9")
+        }
     for key in ("store", "split", "history", "context", "pde"):
         if key in ds.attrs:
             out[key] = (

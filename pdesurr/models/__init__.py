@@ -10,6 +10,7 @@ from torch import nn
 from pdesurr.models.fno import FNO
 from pdesurr.models.gnn import GNN
 from pdesurr.models.lsm import LSM
+from pdesurr.models.refiner import Refiner
 from pdesurr.models.scot import ScOT
 from pdesurr.models.unet import UNet
 
@@ -17,8 +18,9 @@ MODELS: dict[str, type[nn.Module]] = {
     "fno": FNO,
     "gnn": GNN,
     "lsm": LSM,
+    "refiner": Refiner,
     "scot": ScOT,
     "unet": UNet,
 }
 
-__all__ = ["FNO", "GNN", "LSM", "MODELS", "ScOT", "UNet"]
+__all__ = ["FNO", "GNN", "LSM", "MODELS", "Refiner", "ScOT", "UNet"]

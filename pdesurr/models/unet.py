@@ -40,9 +40,10 @@ changes the physical receptive field; it runs but is not resolution-invariant.
 
 Simplified relative to PDEArena: attention only in the middle block (``mid_attention``),
 single-head, with its GroupNorm applied; no zero-initialisation of the last convolution of
-each block and of the output (it would block gradients to every other weight at
-initialisation); circular instead of zero padding; one embedding MLP over all conditioning
-scalars instead of one per scalar, summed.
+each block; the output convolution is zero-initialised only with ``zero_init_output``
+(PDE-Refiner's KS backbone; it blocks the gradients of every other weight at the first
+step, so the contract tests run without it); circular instead of zero padding; one
+embedding MLP over all conditioning scalars instead of one per scalar, summed.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class UNet(nn.Module):
     residual blocks, circular padding, FiLM conditioning on ``cond``."""
 
     resolution_invariant = False
+    cond_range = 1000.0  # cond scalars of order 1 to 1000 suit the sinusoidal embedding
 
     def __init__(
         self,
@@ -151,6 +153,7 @@ class UNet(nn.Module):
         norm_groups: int = 1,
         cond_embedding_dim: int = 256,
         mid_attention: bool = False,
+        zero_init_output: bool = False,
     ):
         super().__init__()
         if ndim not in (1, 2):
@@ -202,6 +205,9 @@ class UNet(nn.Module):
                 self.upsample.append(PeriodicUpsample(c, ndim))
         self.norm_out = nn.GroupNorm(norm_groups, hidden)
         self.proj_out = conv(hidden, out_channels, 3, padding=1, padding_mode="circular")
+        if zero_init_output:  # PDE-Refiner's KS U-Net: the network starts at output 0
+            nn.init.zeros_(self.proj_out.weight)
+            nn.init.zeros_(self.proj_out.bias)
 
     def forward(self, x: torch.Tensor, *, cond: torch.Tensor | None = None) -> torch.Tensor:
         check_input(x, self.in_channels, self.ndim, "UNet")

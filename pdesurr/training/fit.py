@@ -53,7 +53,7 @@ class Objective(nn.Module):
     def __init__(self, surrogate: Surrogate, recipe: Recipe):
         super().__init__()
         self.surrogate = surrogate
-        self.kind, self.unroll = recipe.objective["kind"], recipe.objective["unroll"]
+        self.kind, self.options = recipe.objective["kind"], recipe.objective
         self.history, self.seed = recipe.data["history"], recipe.train["seed"]
 
     def forward(self, frames, cond, step: int):
@@ -61,7 +61,7 @@ class Objective(nn.Module):
         shape = (1, 1, -1) + (1,) * (frames.ndim - 3)
         frames = (frames - s.mean.reshape(shape)) / s.std.reshape(shape)
         return objectives.loss(
-            self.kind, s, frames, cond, self.history, self.unroll, step, self.seed
+            self.kind, s, frames, cond, self.history, self.options, step, self.seed
         )
 
 

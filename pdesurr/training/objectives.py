@@ -1,4 +1,16 @@
-"""Training objectives on standardised windows ``(B, history + horizon, C, *S)``.
+"""Training objectives, a registry: one function per objective, on standardised windows.
+
+Every objective receives the standardised frames ``(B, history + horizon, C, *S)`` split
+into ``window = frames[:, :history]`` and ``targets = frames[:, history:]`` and returns a
+scalar loss. It declares
+
+* ``horizon(options)``: how many target frames a window must hold (``options`` is the
+  recipe's ``[objective]`` table), which is what the data layer and the stream cut;
+* ``needs``: the capabilities it relies on, checked by the recipe before any data is
+  read: ``"unroll"`` (it reads ``objective.unroll``), ``"denoiser"`` (the model offers
+  ``denoising_loss``, e.g. :class:`pdesurr.models.refiner.Refiner`).
+
+Objectives:
 
 * ``one_step``: MSE of the prediction of frame ``history`` from the frames before it.
 * ``pushforward`` (Brandstetter, Worrall & Welling 2022, arXiv:2202.03376): draw
@@ -7,19 +19,98 @@
   distribution shift of its rollouts at the cost of one backward pass. The default.
 * ``unrolled``: roll ``unroll`` steps with gradients through all of them and average the
   per-step MSE (backpropagation through time).
+* ``refiner`` (PDE-Refiner, Lippe et al. 2023, arXiv:2308.05732): a refinement level
+  ``k ~ U{0..K}`` per sample, the target noised to ``y_k = sqrt(abar_k) y +
+  sqrt(1 - abar_k) eps``, MSE of the predicted velocity against ``v = sqrt(abar_k) eps -
+  sqrt(1 - abar_k) y`` (the model's :meth:`~pdesurr.models.refiner.Refiner.denoising_loss`).
 
-``k`` comes from a generator seeded by the step, so a resumed run draws the same ones.
+Random draws (``k``, the noise) come from a generator seeded by ``(seed, step)``, so a
+resumed run draws the same ones. Adding an objective is one decorated function.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from pdesurr.training.surrogate import Surrogate
 
+STEP_SEED_STRIDE = 7_919  # a prime: seeds (seed, step) and (seed + 1, step') rarely collide
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Where an objective's random draws come from: the run's seed and the step."""
+
+    seed: int
+    step: int
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * STEP_SEED_STRIDE + self.step)
+
+
+LossFn = Callable[
+    [Surrogate, torch.Tensor, torch.Tensor, torch.Tensor | None, dict, Draws], torch.Tensor
+]
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    loss: LossFn  # (surrogate, window, targets, cond, options, draws) -> scalar
+    horizon: Callable[[dict], int]
+    needs: frozenset[str]
+
+
+OBJECTIVES: dict[str, Objective] = {}
+
+
+def register(name: str, horizon: Callable[[dict], int], needs: tuple[str, ...] = ()):
+    def add(fn: LossFn) -> LossFn:
+        OBJECTIVES[name] = Objective(name, fn, horizon, frozenset(needs))
+        return fn
+
+    return add
+
 
 def _shift(window: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
     return torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
+
+
+@register("one_step", horizon=lambda o: 1)
+def one_step(surrogate, window, targets, cond, options, draws):
+    return torch.mean((surrogate.step_normalized(window, cond) - targets[:, 0]) ** 2)
+
+
+@register("pushforward", horizon=lambda o: o["unroll"], needs=("unroll",))
+def pushforward(surrogate, window, targets, cond, options, draws):
+    k = int(torch.randint(0, options["unroll"], (), generator=draws.generator()))
+    with torch.no_grad():
+        for _ in range(k):
+            window = _shift(window, surrogate.step_normalized(window, cond))
+    return torch.mean((surrogate.step_normalized(window, cond) - targets[:, k]) ** 2)
+
+
+@register("unrolled", horizon=lambda o: o["unroll"], needs=("unroll",))
+def unrolled(surrogate, window, targets, cond, options, draws):
+    total = 0.0
+    for i in range(options["unroll"]):
+        nxt = surrogate.step_normalized(window, cond)
+        total = total + torch.mean((nxt - targets[:, i]) ** 2)
+        window = _shift(window, nxt)
+    return total / options["unroll"]
+
+
+@register("refiner", horizon=lambda o: 1, needs=("denoiser",))
+def refiner(surrogate, window, targets, cond, options, draws):
+    model = surrogate.model
+    target = surrogate.model_target(window, targets[:, 0])  # (B, C, *S)
+    gen = draws.generator()
+    t = torch.randint(0, model.levels, (len(target),), generator=gen)  # a level per sample
+    eps = torch.randn(target.shape, generator=gen, dtype=target.dtype).to(target.device)
+    return model.denoising_loss(window.flatten(1, 2), target, cond, t, eps)
 
 
 def loss(
@@ -28,25 +119,12 @@ def loss(
     frames: torch.Tensor,
     cond: torch.Tensor | None,
     history: int,
-    unroll: int,
+    options: dict,
     step: int,
     seed: int,
 ) -> torch.Tensor:
+    """The loss of objective ``kind`` on standardised ``frames (B, history + horizon, C, *S)``."""
+    if kind not in OBJECTIVES:
+        raise ValueError(f"unknown objective {kind!r}; choose from {sorted(OBJECTIVES)}")
     window, targets = frames[:, :history], frames[:, history:]
-    if kind == "one_step":
-        return torch.mean((surrogate.step_normalized(window, cond) - targets[:, 0]) ** 2)
-    if kind == "pushforward":
-        gen = torch.Generator().manual_seed(seed * 7_919 + step)
-        k = int(torch.randint(0, unroll, (), generator=gen))
-        with torch.no_grad():
-            for _ in range(k):
-                window = _shift(window, surrogate.step_normalized(window, cond))
-        return torch.mean((surrogate.step_normalized(window, cond) - targets[:, k]) ** 2)
-    if kind == "unrolled":
-        total = 0.0
-        for i in range(unroll):
-            nxt = surrogate.step_normalized(window, cond)
-            total = total + torch.mean((nxt - targets[:, i]) ** 2)
-            window = _shift(window, nxt)
-        return total / unroll
-    raise ValueError(f"unknown objective {kind!r}")
+    return OBJECTIVES[kind].loss(surrogate, window, targets, cond, options, Draws(seed, step))

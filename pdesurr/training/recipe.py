@@ -5,7 +5,8 @@
     [data]       store (path); spec (a datasets/ spec, generated into ``store`` when it is
                  missing); history; stride; normalize; conditioning; predict
     [model]      preset = "fno/small" (a models/ preset) and/or kind + constructor options
-    [objective]  kind = "pushforward" (default) | "unrolled" | "one_step"; unroll
+    [objective]  kind = a name of pdesurr.training.objectives.OBJECTIVES ("pushforward",
+                 the default, "unrolled", "one_step", "refiner"); unroll
     [optim]      lr, weight_decay, batch_size, steps, warmup, min_lr_ratio, grad_clip,
                  ema (decay, 0 = off), amp (bf16 autocast, CUDA only)
     [train]      seed, device, out, eval_every, eval_windows, log_every, checkpoint_every
@@ -30,6 +31,7 @@ from pdesurr.config import (
     load_toml,
 )
 from pdesurr.models import MODELS
+from pdesurr.training.objectives import OBJECTIVES
 
 SCHEMA = {
     "data": {
@@ -70,7 +72,6 @@ SCHEMA = {
         "checkpoint_every": (int, 0),
     },
 }
-OBJECTIVES = ("one_step", "pushforward", "unrolled")
 
 
 def find_recipe(name: str | Path) -> Path:
@@ -142,9 +143,25 @@ class Recipe:
     def validate(self) -> None:
         d, o, opt, t = self.data, self.objective, self.optim, self.train
         if o["kind"] not in OBJECTIVES:
-            raise self._err("objective.kind", f"{o['kind']!r}; choose from {OBJECTIVES}")
+            raise self._err(
+                "objective.kind",
+                f"{o['kind']!r}; choose from {sorted(OBJECTIVES)}"
+                + _suggest(o["kind"], OBJECTIVES),
+            )
+        needs = OBJECTIVES[o["kind"]].needs
         if o["unroll"] < 1:
             raise self._err("objective.unroll", f"must be >= 1, got {o['unroll']}")
+        denoiser = hasattr(MODELS[self.model["kind"]], "denoising_loss")
+        if ("denoiser" in needs) != denoiser:
+            raise self._err(
+                "objective.kind",
+                f"{o['kind']!r} does not fit model.kind = {self.model['kind']!r} "
+                + (
+                    "(it trains a denoiser such as 'refiner')"
+                    if not denoiser
+                    else "(a denoiser trains with objective.kind = 'refiner')"
+                ),
+            )
         if d["predict"] not in ("state", "residual"):
             raise self._err("data.predict", f"must be 'state' or 'residual', got {d['predict']!r}")
         if d["pairs"] is not None:
@@ -152,6 +169,12 @@ class Recipe:
                 raise self._err("data.pairs", f"{d['pairs']!r}; choose 'all2all' or 'next'")
             if o["kind"] != "one_step" or d["history"] != 1:
                 raise self._err("data.pairs", "needs objective.kind = 'one_step' and history = 1")
+        if self.model.get("predict") == "scaled_difference" and d["predict"] == "residual":
+            raise self._err(
+                "data.predict",
+                "'residual' on top of model.predict = 'scaled_difference' would add the last "
+                "frame twice; set data.predict = 'state'",
+            )
         for key in ("history", "stride"):
             if d[key] < 1:
                 raise self._err(f"data.{key}", f"must be >= 1, got {d[key]}")
@@ -171,7 +194,7 @@ class Recipe:
     @property
     def horizon(self) -> int:
         """Target frames per window: what the objective unrolls."""
-        return 1 if self.objective["kind"] == "one_step" else self.objective["unroll"]
+        return OBJECTIVES[self.objective["kind"]].horizon(self.objective)
 
     def resolved(self) -> dict:
         out = {

@@ -5,12 +5,20 @@ the model maps that to the next frame (``predict = "state"``) or to the change f
 last frame (``predict = "residual"``), in standardised units. :class:`Surrogate` wraps the
 model with those conventions so that rollouts (training objectives, evaluation) call
 ``step(window)`` with physical ``(B, history, C, *S)`` frames, exactly like a solver.
+
+A stochastic model (PDE-Refiner, :class:`pdesurr.models.refiner.Refiner`) makes each step
+with its K + 1-call :meth:`sample`, its noise drawn from ``noise`` (a
+:class:`~pdesurr.models.refiner.StepNoise`, which rollouts build per trajectory and step);
+without one, from generators seeded by the batch position (deterministic, but then a
+sample's noise depends on where it sits in the batch).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from pdesurr.models.refiner import StepNoise
 
 
 class Surrogate(nn.Module):
@@ -30,15 +38,45 @@ class Surrogate(nn.Module):
         self.register_buffer("mean", mean if mean is not None else torch.zeros(channels))
         self.register_buffer("std", std if std is not None else torch.ones(channels))
 
-    def step_normalized(self, window: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """Standardised ``(B, history, C, *S)`` -> standardised next frame ``(B, C, *S)``."""
-        out = self.model(window.flatten(1, 2), cond=cond)
+    @property
+    def stochastic(self) -> bool:
+        return getattr(self.model, "stochastic", False)
+
+    def step_normalized(
+        self, window: torch.Tensor, cond: torch.Tensor | None, noise=None
+    ) -> torch.Tensor:
+        """Standardised ``(B, history, C, *S)`` -> standardised next frame ``(B, C, *S)``.
+
+        The plain model call; a stochastic model samples only when given ``noise``."""
+        x = window.flatten(1, 2)
+        out = self.model(x, cond=cond) if noise is None else self.model.sample(x, cond, noise)
         return window[:, -1] + out if self.predict == "residual" else out
 
-    def forward(self, window: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def model_target(self, window: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+        """What the model must output for the standardised next frame ``nxt``."""
+        return nxt - window[:, -1] if self.predict == "residual" else nxt
+
+    def forward(
+        self, window: torch.Tensor, cond: torch.Tensor | None = None, noise=None
+    ) -> torch.Tensor:
         """Physical ``(B, history, C, *S)`` -> physical next frame ``(B, C, *S)``."""
+        return self.stages(window, cond, noise)[-1]
+
+    def stages(
+        self, window: torch.Tensor, cond: torch.Tensor | None = None, noise=None
+    ) -> list[torch.Tensor]:
+        """The physical next-frame estimates a step goes through: one for a plain model;
+        for a refiner the one-step prediction, then the estimate after each refinement."""
         shape = (1, 1, -1) + (1,) * (window.ndim - 3)
         mean = self.mean.to(window.dtype).reshape(shape)
         std = self.std.to(window.dtype).reshape(shape)
-        nxt = self.step_normalized((window - mean) / std, cond)
-        return nxt * std[:, 0] + mean[:, 0]
+        z = (window - mean) / std
+        if self.stochastic:
+            noise = StepNoise(0, range(window.shape[0]), 0) if noise is None else noise
+            estimates = []
+            self.model.sample(z.flatten(1, 2), cond, noise, estimates)
+            if self.predict == "residual":
+                estimates = [z[:, -1] + e for e in estimates]
+        else:
+            estimates = [self.step_normalized(z, cond)]
+        return [e * std[:, 0] + mean[:, 0] for e in estimates]
