@@ -91,7 +91,9 @@ class PatchRecovery(nn.Module):
 class ScOT(nn.Module):
     """Poseidon's scOT as a pdesurr grid model: ``(B, Cin, n, n) -> (B, Cout, n, n)``."""
 
-    resolution_invariant = False  # runs on other grids through the Fourier adapter only
+    # any square grid runs: the Fourier adapter resamples it to image_size and back, so a
+    # field band-limited below both grids' Nyquist gives the same function at shared points
+    resolution_invariant = True
     supported_ndims = (2,)
 
     def __init__(
