@@ -91,7 +91,9 @@ def test_pushforward_targets_frame_history_plus_k_with_no_gradient_through_unrol
     seen = set()
     for step in range(40):
         model.zero_grad()
-        loss = objectives.loss("pushforward", surrogate, frames, None, history, unroll, step, 3)
+        loss = objectives.loss(
+            "pushforward", surrogate, frames, None, history, {"unroll": unroll}, step, 3
+        )
         loss.backward()
         k = int(np.argmin([abs(float(loss.detach()) - v) for v in losses]))
         # float64 throughout: the same products in another order agree to ~1e-15
@@ -121,14 +123,14 @@ def test_pushforward_draw_depends_only_on_step_and_seed():
     # a resumed run redraws the same k: same (step, seed) -> bit-identical loss
     _, surrogate, frames = _toy()
     for step in (0, 7, 123):
-        a = objectives.loss("pushforward", surrogate, frames, None, 2, 4, step, 11)
-        b = objectives.loss("pushforward", surrogate, frames, None, 2, 4, step, 11)
+        a = objectives.loss("pushforward", surrogate, frames, None, 2, {"unroll": 4}, step, 11)
+        b = objectives.loss("pushforward", surrogate, frames, None, 2, {"unroll": 4}, step, 11)
         assert torch.equal(a, b)
 
 
 def test_pushforward_with_unroll_one_is_one_step():
     model, surrogate, frames = _toy(unroll=1)
-    loss = objectives.loss("pushforward", surrogate, frames, None, 2, 1, 5, 0)
+    loss = objectives.loss("pushforward", surrogate, frames, None, 2, {"unroll": 1}, 5, 0)
     pred = _hand_rollout(model.weight, frames, 2, 0)[0]
     assert float(loss.detach()) == pytest.approx(
         float(torch.mean((pred.detach() - frames[:, 2]) ** 2)), rel=1e-12
@@ -139,7 +141,7 @@ def test_one_step_and_unrolled_losses_by_hand():
     history, unroll = 2, 3
     model, surrogate, frames = _toy(history=history, unroll=unroll)
     preds = _hand_rollout(model.weight.detach(), frames, history, unroll - 1)
-    one = objectives.loss("one_step", surrogate, frames, None, history, unroll, 0, 0)
+    one = objectives.loss("one_step", surrogate, frames, None, history, {"unroll": unroll}, 0, 0)
     assert float(one.detach()) == pytest.approx(
         float(torch.mean((preds[0] - frames[:, history]) ** 2)), rel=1e-12
     )
@@ -153,7 +155,7 @@ def test_one_step_and_unrolled_losses_by_hand():
     )
     (grad,) = torch.autograd.grad(hand, w)
     model.zero_grad()
-    got = objectives.loss("unrolled", surrogate, frames, None, history, unroll, 0, 0)
+    got = objectives.loss("unrolled", surrogate, frames, None, history, {"unroll": unroll}, 0, 0)
     got.backward()
     assert float(got.detach()) == pytest.approx(float(hand.detach()), rel=1e-12)
     # backpropagation through time: the gradient flows through every unrolled step
