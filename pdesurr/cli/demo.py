@@ -22,9 +22,11 @@ import torch
 
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.simulate import _run_to_store, load_config
+from pdesurr.config import check_section
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
+from pdesurr.evaluation.suite import SCHEMA as SUITE_SCHEMA
 from pdesurr.evaluation.suite import markdown_table, run_suite
 from pdesurr.training.online import run_online
 from pdesurr.training.recipe import Recipe
@@ -108,16 +110,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  trained to step {result.step}: valid rel L2 {last['valid_rel_l2']:.4f}; received "
         f"{sum(ledger.received.values())} windows from {len(ledger.done)} trajectories"
     )
+    # the suite schema's defaults, with the demo's store and output (as a suite file would)
+    section = {"data": str(store), "lead_times": [1, 5, 10], "out": str(out / "benchmark")}
     suite = {
-        "suite": {
-            "data": str(store),
-            "spec": None,
-            "split": "test",
-            "steps": None,
-            "lead_times": [1, 5, 10],
-            "context": 2,
-            "out": str(out / "benchmark"),
-        },
+        "suite": check_section(section, "suite", SUITE_SCHEMA["suite"], "demo"),
         "models": [{"name": "fno (online)", "checkpoint": str(result.checkpoint), "recipe": None}],
         "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
     }
