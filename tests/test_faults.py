@@ -8,10 +8,24 @@ runs in seconds.
 from __future__ import annotations
 
 import math
+import shutil
 
+import pytest
 import torch
 
+from pdesurr.cli import main
+from pdesurr.data.generate import generate
+from pdesurr.data.spec import DatasetSpec
 from pdesurr.evaluation import metrics
+from pdesurr.training.checkpoint import (
+    CheckpointError,
+    load_surrogate,
+    load_training_state,
+    read_config,
+    recover,
+)
+from pdesurr.training.fit import fit
+from pdesurr.training.recipe import Recipe
 
 
 # --- metrics named after other projects -------------------------------------------------
@@ -55,3 +69,80 @@ def test_nrmse_matches_pdebench_definition():
             expected[b, t] = sum(ratios) / 3
     # float64 sums of 16 terms: agreement to rounding
     torch.testing.assert_close(metrics.nrmse_pdebench(pred, true), expected, rtol=1e-12, atol=1e-12)
+
+
+# --- shared fixtures: a tiny KS store and a short training run ---------------------------
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "ks.zarr"
+    spec = DatasetSpec.load(
+        "ks_refiner/small", ["splits.train=4", "splits.valid=1", "splits.test=1"]
+    )
+    generate(spec, path, progress=False)
+    return path
+
+
+def recipe(store, out, **sets):
+    raw = {
+        "data": {"store": str(store), "history": 2, "conditioning": ["dt", "length"]},
+        "model": {"kind": "fno", "modes": 4, "width": 8, "layers": 1},
+        "objective": {"kind": "pushforward", "unroll": 2},
+        "optim": {"lr": 3e-3, "batch_size": 4, "steps": 10, "warmup": 2},
+        "train": {"out": str(out), "eval_every": 5, "log_every": 5, "seed": 1, "eval_windows": 8},
+    }
+    for key, value in sets.items():
+        section, name = key.split("__")
+        raw[section][name] = value
+    return Recipe.from_dict(raw, "test-recipe.toml")
+
+
+@pytest.fixture(scope="module")
+def trained(store, tmp_path_factory):
+    """A run directory trained to step 10 (checkpoint at step 5 and 10)."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    fit(recipe(store, out, train__checkpoint_every=5), progress=False)
+    return out
+
+
+def _copy_run(trained, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    return out
+
+
+# --- 5. weights and training state are content-hashed ------------------------------------
+def test_byte_flipped_weights_are_refused(trained, tmp_path):
+    out = _copy_run(trained, tmp_path)
+    ckpt = out / "checkpoint"
+    load_surrogate(ckpt)  # intact: loads
+    for name, load in (
+        ("model.safetensors", load_surrogate),
+        ("training_state.pt", load_training_state),
+    ):
+        data = bytearray((ckpt / name).read_bytes())
+        data[-9] ^= 0x10  # one bit of a stored value: still a parseable file
+        (ckpt / name).write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match=f"{name}: content hash"):
+            load(ckpt)
+        data[-9] ^= 0x10
+        (ckpt / name).write_bytes(bytes(data))
+    assert main(["info", str(ckpt)]) == 0
+
+
+# --- 7. a crash between the two renames of a save ----------------------------------------
+def test_checkpoint_recovered_from_tmp_or_old(store, trained, tmp_path):
+    out = _copy_run(trained, tmp_path)
+    ckpt = out / "checkpoint"
+    # crash after `path -> .old`, before `.tmp -> path`: .tmp is complete (step 10)
+    shutil.copytree(ckpt, out / "checkpoint.old")
+    ckpt.rename(out / "checkpoint.tmp")
+    result = fit(recipe(store, out, optim__steps=12), progress=False)
+    assert result.step == 12 and min(r["step"] for r in result.history) > 10  # resumed at 10
+    assert not (out / "checkpoint.old").exists() and not (out / "checkpoint.tmp").exists()
+    # the same crash with an incomplete .tmp: the previous checkpoint (.old) is recovered
+    old_step = read_config(ckpt)["step"]
+    ckpt.rename(out / "checkpoint.old")
+    shutil.copytree(out / "checkpoint.old", out / "checkpoint.tmp")
+    (out / "checkpoint.tmp" / "training_state.pt").write_bytes(b"cut short")
+    assert recover(ckpt) == "old"
+    assert read_config(ckpt)["step"] == old_step and not (out / "checkpoint.tmp").exists()

@@ -92,12 +92,10 @@ def describe_dataset(path: Path) -> str:
 
 def describe_checkpoint(path: Path) -> str:
     """A human summary of a training checkpoint."""
-    from pdesurr.training.checkpoint import build_model, load_weights, read_config
+    from pdesurr.training.checkpoint import load_surrogate
 
-    config = read_config(path)
-    model = build_model(config)
-    load_weights(path, model)
-    n_params = sum(p.numel() for p in model.parameters())
+    surrogate, config = load_surrogate(path)  # any format; weights checked against hashes
+    n_params = sum(p.numel() for p in surrogate.model.parameters())
     data, prov = config["data"], config.get("provenance", {})
     dataset = prov.get("dataset", {}).get("name", "?")
     lines = [

@@ -33,6 +33,7 @@ from pdesurr.training.checkpoint import (
     load_training_state,
     load_weights,
     read_config,
+    recover,
     save_checkpoint,
 )
 from pdesurr.training.distributed import DistContext
@@ -217,6 +218,10 @@ def fit(
     if opt_cfg["ema"] > 0:
         ema = AveragedModel(surrogate, multi_avg_fn=get_ema_multi_avg_fn(opt_cfg["ema"]))
     start = 0
+    if resume and ctx.is_main:
+        recover(ckpt_dir)  # a crash between the renames of a save left .tmp / .old
+    if ctx.active:
+        torch.distributed.barrier()
     if resume and ckpt_dir.exists():
         saved = read_config(ckpt_dir)
         if saved["model"] != json.loads(json.dumps(config["model"])):
