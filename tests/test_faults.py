@@ -7,7 +7,9 @@ runs in seconds.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import shutil
 
 import pytest
@@ -24,7 +26,7 @@ from pdesurr.training.checkpoint import (
     read_config,
     recover,
 )
-from pdesurr.training.fit import fit
+from pdesurr.training.fit import NonFiniteLoss, fit
 from pdesurr.training.recipe import Recipe
 
 
@@ -146,3 +148,89 @@ def test_checkpoint_recovered_from_tmp_or_old(store, trained, tmp_path):
     (out / "checkpoint.tmp" / "training_state.pt").write_bytes(b"cut short")
     assert recover(ckpt) == "old"
     assert read_config(ckpt)["step"] == old_step and not (out / "checkpoint.tmp").exists()
+
+
+# --- 2. non-finite training stops, keeps the last good checkpoint, logs valid JSON -------
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(store, tmp_path):
+    out = tmp_path / "run"
+    fit(recipe(store, out, optim__steps=2), progress=False)
+    good = (out / "checkpoint" / "model.safetensors").read_bytes()
+    wild = recipe(
+        store,
+        out,
+        optim__lr=1e4,
+        optim__grad_clip=1e9,
+        optim__warmup=1,
+        optim__steps=40,
+        train__log_every=1,
+        train__checkpoint_every=1,
+    )
+    with pytest.raises(NonFiniteLoss, match=r"diverged at step (\d+): non-finite") as err:
+        fit(wild, progress=False, resume=False)
+    step = int(re.search(r"step (\d+)", str(err.value)).group(1))
+    assert 2 <= step <= 40  # lr = 1e4: the first update already blows the weights up
+    ckpt = out / "checkpoint"
+    surrogate, config = load_surrogate(ckpt)
+    assert config["step"] == step - 1  # the last step whose update was finite
+    assert all(torch.isfinite(p).all() for p in surrogate.parameters())
+    assert good != (ckpt / "model.safetensors").read_bytes()
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.jsonl"))
+
+
+# --- 3. a checkpoint is never relabelled backwards ---------------------------------------
+@pytest.mark.parametrize("how", ["stop_after", "steps"])
+def test_resume_at_or_past_the_end_leaves_the_checkpoint_untouched(store, trained, tmp_path, how):
+    out = _copy_run(trained, tmp_path)
+    ckpt = out / "checkpoint"
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
+    log = (out / "metrics.jsonl").read_text()
+    if how == "stop_after":
+        result = fit(recipe(store, out), progress=False, stop_after=4)
+    else:
+        result = fit(recipe(store, out, optim__steps=6), progress=False)
+    assert result.nothing_to_do and result.step == 10
+    assert any("already at step 10" in n and "nothing to do" in n for n in result.notes)
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
+    assert (out / "metrics.jsonl").read_text() == log
+
+
+def test_cli_says_nothing_to_do(store, trained, tmp_path, capsys, monkeypatch):
+    out = _copy_run(trained, tmp_path)
+    path = tmp_path / "r.toml"
+    path.write_text(
+        f'[data]\nstore = "{store}"\nhistory = 2\nconditioning = ["dt", "length"]\n'
+        '[model]\nkind = "fno"\nmodes = 4\nwidth = 8\nlayers = 1\n'
+        "[optim]\nlr = 3e-3\nbatch_size = 4\nsteps = 10\nwarmup = 2\n"
+        f'[train]\nout = "{out}"\neval_every = 5\nlog_every = 5\nseed = 1\neval_windows = 8\n'
+        "checkpoint_every = 5\n"
+    )
+    assert main(["train", str(path), "--quiet", "--stop-after", "3"]) == 0
+    assert "checkpoint already at step 10 \u2265 3: nothing to do" in capsys.readouterr().out
+
+
+# --- 6. a changed recipe on resume is listed and refused unless safe ---------------------
+@pytest.mark.parametrize(
+    "change,key",
+    [
+        ({"data__predict": "state"}, "data.predict"),
+        ({"optim__lr": 1e-2}, "optim.lr"),
+        ({"objective__kind": "one_step"}, "objective.kind"),
+        ({"optim__batch_size": 2}, "optim.batch_size"),
+    ],
+)
+def test_resume_refuses_an_unsafe_recipe_change(store, trained, tmp_path, change, key):
+    out = _copy_run(trained, tmp_path)
+    before = (out / "checkpoint" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match=rf"{re.escape(key)}: .* -> .*--restart"):
+        fit(recipe(store, out, optim__steps=12, **change), progress=False)
+    assert (out / "checkpoint" / "config.json").read_text() == before
+    # --restart (resume=False) trains it from scratch
+    assert fit(recipe(store, out, optim__steps=2, **change), progress=False, resume=False).step == 2
+
+
+def test_resume_accepts_more_steps_and_says_so(store, trained, tmp_path):
+    out = _copy_run(trained, tmp_path)
+    result = fit(recipe(store, out, optim__steps=12, train__log_every=1), progress=False)
+    assert result.step == 12
+    assert "optim.steps: 10 -> 12" in result.notes and "train.log_every: 5 -> 1" in result.notes

@@ -36,6 +36,7 @@ from pdesurr.config import ConfigError
 from pdesurr.data.store import StoreError
 from pdesurr.solvers import DivergenceError, ParameterError
 from pdesurr.training.checkpoint import CheckpointError
+from pdesurr.training.fit import NonFiniteLoss
 
 __all__ = ["build_parser", "load_config", "load_initial", "main"]
 
@@ -107,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = EXIT_INPUT, str(e)
     except DivergenceError as e:
         code, message = EXIT_DIVERGED, f"{e}; try a smaller integrator.dt"
+    except NonFiniteLoss as e:
+        code, message = EXIT_DIVERGED, str(e)
     print(f"pdesurr: error: {message}", file=sys.stderr)
     return code
 

@@ -45,6 +45,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         shutdown(ctx)
     if ctx.is_main:
+        for note in result.notes:
+            print(note if "nothing to do" in note else f"resume: {note}")
+        if result.nothing_to_do:
+            return 0
         last = {k: v for r in result.history for k, v in r.items()}
         shown = ", ".join(
             f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
@@ -76,6 +80,10 @@ def _train_online(recipe, comm, args) -> int:
         comm=comm,
     )
     if result is None:  # a producer rank
+        return 0
+    for note in result.notes:
+        print(note if "nothing to do" in note else f"resume: {note}")
+    if result.nothing_to_do:
         return 0
     last = {k: v for r in result.history for k, v in r.items()}
     shown = ", ".join(

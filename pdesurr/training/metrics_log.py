@@ -3,12 +3,27 @@
 ``runs/<name>/metrics.jsonl`` holds one record per logged step (append mode, so a resumed
 run continues the file); with the ``tensorboard`` package present, the same numbers go to
 ``runs/<name>/tensorboard/`` (``tensorboard --logdir runs``).
+
+Every line is strict JSON (RFC 8259 has no NaN or Infinity): a non-finite number is
+written as ``null``, so any JSON reader parses the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON ``null``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 class MetricsLog:
@@ -24,7 +39,7 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(out / "tensorboard"))
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
+        self.file.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
         self.file.flush()
         if self.writer is not None:
             for key, value in record.items():
