@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 
+import h5py
+import numpy as np
 import pytest
 import torch
+import zarr
 
 from pdesurr.cli import main
 from pdesurr.data.generate import generate
+from pdesurr.data.integrity import verify_split
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics
 from pdesurr.training.checkpoint import (
     CheckpointError,
@@ -234,3 +244,153 @@ def test_resume_accepts_more_steps_and_says_so(store, trained, tmp_path):
     result = fit(recipe(store, out, optim__steps=12, train__log_every=1), progress=False)
     assert result.step == 12
     assert "optim.steps: 10 -> 12" in result.notes and "train.log_every: 5 -> 1" in result.notes
+
+
+# --- 4. damaged store chunks: missing, failing their checksum, implausible ----------------
+def _chunk(store_path, split, name, traj):
+    return store_path / split / name / "c" / str(traj) / "0" / "0"
+
+
+def _damaged_copy(store, tmp_path, how):
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    chunk = _chunk(broken, "train", "u", 1)
+    if how == "deleted":
+        chunk.unlink()
+    elif how == "flipped":
+        data = bytearray(chunk.read_bytes())
+        data[len(data) // 2] ^= 0x04
+        chunk.write_bytes(bytes(data))
+    elif how == "truncated":
+        chunk.write_bytes(chunk.read_bytes()[:20])
+    elif how == "implausible":  # what a flipped exponent bit in an old, unchecked store gives
+        zarr.open_array(str(broken / "train" / "u"))[1, 3, 5] = 1e30
+    return broken
+
+
+@pytest.mark.parametrize("how", ["deleted", "flipped", "truncated", "implausible"])
+def test_damaged_chunks_are_refused_by_train_evaluate_and_info(
+    store, trained, tmp_path, capsys, how
+):
+    broken = _damaged_copy(store, tmp_path, how)
+    named = "train/u/c/1/0/0" if how != "implausible" else r"train/u of trajectories \[1\]"
+    with pytest.raises(StoreError, match=named):
+        fit(recipe(broken, tmp_path / "run"), progress=False)
+    assert main(["info", str(broken)]) == 2
+    assert re.search(named, capsys.readouterr().err)
+    # evaluating on the damaged split is refused too (the intact store evaluates)
+    rc = main(
+        [
+            "evaluate",
+            str(trained / "checkpoint"),
+            "--data",
+            str(broken),
+            "--split",
+            "train",
+            "--no-plots",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
+    assert rc == 2 and re.search(named, capsys.readouterr().err)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_hdf5_chunks_carry_fletcher32(tmp_path):
+    path = tmp_path / "ks.h5"
+    spec = DatasetSpec.load(
+        "ks_refiner/small", ["splits.train=2", "splits.valid=0", "splits.test=0"]
+    )
+    generate(spec, path, fmt="h5", progress=False)
+    with h5py.File(path, "r") as f:
+        assert f["train/u"].fletcher32
+        offset = f["train/u"].id.get_chunk_info(1).byte_offset
+    with open(path, "r+b") as f:  # flip one byte inside trajectory 1's chunk
+        f.seek(offset + 100)
+        b = f.read(1)
+        f.seek(offset + 100)
+        f.write(bytes([b[0] ^ 0x04]))
+    with pytest.raises(StoreError, match=r"unreadable chunk train/u chunk \(1, 0, 0\)"):
+        verify_split(open_store(path), "train")
+
+
+# --- 1. HDF5 on a full disk: a clean error, and a store that resumes ---------------------
+SMALL_K = ["--set", "time.spinup=0.1", "--set", "time.frames=10"]  # 40 kB per trajectory
+
+
+def _generate_limited(out, limit):
+    """``pdesurr generate`` in a child whose file-size limit is ``limit`` bytes (writes past
+    it fail with EFBIG: SIGXFSZ is ignored, as a batch scheduler's limit would)."""
+
+    def set_limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    args = [
+        sys.executable,
+        "-m",
+        "pdesurr",
+        "generate",
+        "kolmogorov/small",
+        "--out",
+        str(out),
+        "--quiet",
+        *SMALL_K,
+    ]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, preexec_fn=set_limit)
+
+
+def _same_data(a, b):
+    sa, sb = open_store(a), open_store(b)
+    try:
+        for split in sa.splits:
+            for name in (*sa.field_names, "complete", "forcing_amplitude"):
+                assert np.array_equal(sa.read(split, name), sb.read(split, name)), (split, name)
+    finally:
+        sa.close()
+        sb.close()
+
+
+@pytest.fixture(scope="module")
+def kolmogorov_h5(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "k.h5"
+    spec = DatasetSpec.load("kolmogorov/small", [a for a in SMALL_K if a != "--set"])
+    generate(spec, path, fmt="h5", progress=False)
+    return path
+
+
+def test_hdf5_file_size_limit_is_a_clean_error_and_resumes(kolmogorov_h5, tmp_path, capsys):
+    out = tmp_path / "k.h5"
+    run = _generate_limited(out, 280_000)  # the skeleton and the first batch fit, no more
+    assert run.returncode == 5, run.stderr
+    assert run.stderr.startswith("pdesurr: error: file size limit") and str(out) in run.stderr
+    assert run.stderr.count("\n") == 1  # one line, no traceback
+    store = open_store(out)  # still a valid store
+    assert np.asarray(store.read("train", "complete")).all()  # the first batch is kept
+    assert not np.asarray(store.read("valid", "complete")).any()
+    store.close()
+    # the limit lifted, the same command resumes, to the bytes of an uninterrupted run
+    assert main(["generate", "kolmogorov/small", "--out", str(out), "--quiet", *SMALL_K]) == 0
+    _same_data(out, kolmogorov_h5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_hdf5_full_disk_is_a_clean_error_and_resumes(kolmogorov_h5, tmp_path, capsys):
+    mnt = tmp_path / "small_disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mnt / "k.h5"
+        cmd = ["generate", "kolmogorov/small", "--out", str(out), "--quiet", *SMALL_K]
+        # leave 560 kB: the first batch (4 x 40 kB + headroom) fits, the second does not
+        (mnt / "ballast").write_bytes(b"\1" * (shutil.disk_usage(mnt).free - 560_000))
+        assert main(cmd) == 5
+        err = capsys.readouterr().err
+        assert err.startswith("pdesurr: error: no space left on device while writing")
+        assert str(out) in err and err.count("\n") == 1
+        (mnt / "ballast").unlink()  # space freed: the same command resumes
+        assert main(cmd) == 0
+        _same_data(out, kolmogorov_h5)
+    finally:
+        subprocess.run(["umount", str(mnt)])

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from pdesurr.cli.simulate import InputError
+from pdesurr.data.integrity import verify_split
 from pdesurr.data.store import FORMAT, StoreError, detect_format, open_store
 from pdesurr.data.trajectory_writer import STORE_KIND
 
@@ -81,10 +82,7 @@ def describe_dataset(path: Path) -> str:
                 f"    {name} mean {fmt(st['mean'])} std {fmt(st['std'])} "
                 f"min {fmt(st['min'])} max {fmt(st['max'])}"
             )
-        if hasattr(store, "missing_chunks") and store.missing_chunks(split):
-            lines.append(
-                f"    WARNING: chunks missing for {store.missing_chunks(split)} (truncated copy?)"
-            )
+        verify_split(store, split)  # every chunk: present, decodable, plausible; else refuse
     if hasattr(store, "close"):
         store.close()
     return "\n".join(lines)
