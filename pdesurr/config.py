@@ -119,6 +119,10 @@ def load_toml(path: Path, overrides: list[str] = ()) -> dict:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML is UTF-8): byte {e.start}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     for text in overrides:
         parts, value = parse_override(text)
         node = data
@@ -311,6 +315,7 @@ class SolverConfig:
             raise self._err("run.t_end", f"must be > 0, got {run['t_end']}")
         if run["dtype"] not in DTYPES:
             raise self._err("run.dtype", f"must be one of {list(DTYPES)}, got {run['dtype']!r}")
+        check_device(run["device"], "run.device", self.source)
         b = self._pde_obj.batch_size
         if b is not None and b != run["batch"]:
             raise self._err(

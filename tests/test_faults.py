@@ -205,16 +205,22 @@ def test_resume_at_or_past_the_end_leaves_the_checkpoint_untouched(store, traine
     assert (out / "metrics.jsonl").read_text() == log
 
 
-def test_cli_says_nothing_to_do(store, trained, tmp_path, capsys, monkeypatch):
-    out = _copy_run(trained, tmp_path)
-    path = tmp_path / "r.toml"
+def _recipe_toml(tmp_path, store, out, width=8, device="cpu"):
+    """The ``recipe()`` above as a TOML file, for the command line."""
+    path = tmp_path / f"r-{width}-{device}.toml"
     path.write_text(
         f'[data]\nstore = "{store}"\nhistory = 2\nconditioning = ["dt", "length"]\n'
-        '[model]\nkind = "fno"\nmodes = 4\nwidth = 8\nlayers = 1\n'
+        f'[model]\nkind = "fno"\nmodes = 4\nwidth = {width}\nlayers = 1\n'
         "[optim]\nlr = 3e-3\nbatch_size = 4\nsteps = 10\nwarmup = 2\n"
         f'[train]\nout = "{out}"\neval_every = 5\nlog_every = 5\nseed = 1\neval_windows = 8\n'
-        "checkpoint_every = 5\n"
+        f'checkpoint_every = 5\ndevice = "{device}"\n'
     )
+    return path
+
+
+def test_cli_says_nothing_to_do(store, trained, tmp_path, capsys):
+    out = _copy_run(trained, tmp_path)
+    path = _recipe_toml(tmp_path, store, out)
     assert main(["train", str(path), "--quiet", "--stop-after", "3"]) == 0
     assert "checkpoint already at step 10 \u2265 3: nothing to do" in capsys.readouterr().out
 
@@ -394,3 +400,220 @@ def test_hdf5_full_disk_is_a_clean_error_and_resumes(kolmogorov_h5, tmp_path, ca
         _same_data(out, kolmogorov_h5)
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+# --- 9. one line `pdesurr: error: ...`, a distinct exit code, nothing half-written --------
+def _one_line_error(capsys, code, rc, pattern):
+    err = capsys.readouterr().err
+    assert rc == code, err
+    assert err.startswith("pdesurr: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory nobody may write in: a read-only tmpfs for root, else mode 0o555."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and not subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)]
+        ).returncode
+    )
+    if not mounted:
+        if os.geteuid() == 0:
+            pytest.skip("root, and no read-only mount possible")
+        path.chmod(0o555)
+    yield path
+    if mounted:
+        subprocess.run(["umount", str(path)])
+    else:
+        path.chmod(0o755)
+
+
+KS = ["ks_refiner", "--steps", "4", "--set", "pde.resolution=32"]
+
+
+def test_read_only_outputs_are_refused_before_any_work(
+    store, trained, tmp_path, read_only_dir, capsys
+):
+    ro = read_only_dir
+    cases = [
+        ["simulate", *KS, "--out", str(ro / "x.zarr")],
+        ["simulate", *KS, "--out", str(tmp_path / "s.zarr"), "--plot", str(ro / "p.png")],
+        ["generate", "ks_refiner/small", "--out", str(ro / "d.zarr"), "--quiet"],
+        [
+            "generate",
+            "ks_refiner/small",
+            "--out",
+            str(tmp_path / "d.zarr"),
+            "--quiet",
+            "--report",
+            str(ro / "r.json"),
+        ],
+        ["train", str(_recipe_toml(tmp_path, store, ro / "run")), "--quiet"],
+        ["evaluate", str(trained / "checkpoint"), "--data", str(store), "--out", str(ro / "e")],
+        ["demo", "--out", str(ro / "demo")],
+    ]
+    for argv in cases:
+        _one_line_error(capsys, 5, main(argv), rf"{re.escape(str(ro))}.*cannot write")
+    assert not (tmp_path / "s.zarr").exists() and not (tmp_path / "d.zarr").exists()
+
+
+def test_bad_inputs_are_one_line_errors(store, trained, kolmogorov_h5, tmp_path, capsys):
+    bad_toml = tmp_path / "latin1.toml"
+    bad_toml.write_bytes('[pde]\nkind = "kuramoto_sivashinsky" # caf\xe9\n'.encode("latin-1"))
+    npz = tmp_path / "x.npz"
+    np.savez(npz, u=np.zeros((1, 32)))
+    ckpt = str(trained / "checkpoint")
+    cases = [  # (argv, exit code, what the message must name)
+        (["simulate", str(bad_toml), "--out", str(tmp_path / "a.zarr")], 2, "not UTF-8"),
+        (
+            ["simulate", *KS, "--initial", str(npz), "--out", str(tmp_path / "b.zarr")],
+            2,
+            r"x\.npz: an \.npz archive",
+        ),
+        (
+            ["simulate", *KS, "--plot", str(tmp_path / "p.txt"), "--out", str(tmp_path / "c.zarr")],
+            2,
+            r"--plot .*p\.txt: unsupported file type",
+        ),
+        (
+            ["simulate", *KS, "--device", "banana", "--out", str(tmp_path / "d.zarr")],
+            2,
+            "run.device = 'banana' is not a device",
+        ),
+        (
+            [
+                "generate",
+                "ks_refiner/small",
+                "--device",
+                "banana",
+                "--out",
+                str(tmp_path / "e.zarr"),
+            ],
+            2,
+            "--device = 'banana'",
+        ),
+        (
+            ["train", str(_recipe_toml(tmp_path, store, tmp_path / "r1", device="banana"))],
+            2,
+            "train.device = 'banana'",
+        ),
+        (
+            ["evaluate", ckpt, "--data", str(store), "--split", "nope"],
+            2,
+            r"--split 'nope': .* has splits",
+        ),
+        (["evaluate", ckpt, "--data", str(store), "--steps", "0"], 2, "--steps 0: must be >= 1"),
+        (["evaluate", ckpt, "--data", str(store), "--context", "-1"], 2, "--context -1"),
+        (
+            ["evaluate", ckpt, "--data", str(kolmogorov_h5)],
+            2,
+            r"trained on fields \[\('u', 1\)\] in 1D; .* holds \[\('vorticity', 1\)\] in 2D",
+        ),
+        (
+            [
+                "train",
+                str(_recipe_toml(tmp_path, store, _copy_run(trained, tmp_path), width=6)),
+                "--quiet",
+            ],
+            2,
+            "holds a different model .*--restart",
+        ),
+    ]
+    if not torch.cuda.is_available():
+        cases += [
+            (
+                ["simulate", *KS, "--device", "cuda", "--out", str(tmp_path / "f.zarr")],
+                6,
+                "no CUDA device",
+            ),
+            (
+                [
+                    "generate",
+                    "ks_refiner/small",
+                    "--device",
+                    "cuda",
+                    "--out",
+                    str(tmp_path / "g.zarr"),
+                ],
+                6,
+                "--device = 'cuda': no CUDA device",
+            ),
+            (
+                ["train", str(_recipe_toml(tmp_path, store, tmp_path / "r2", device="cuda"))],
+                6,
+                "train.device = 'cuda': no CUDA device",
+            ),
+        ]
+    for argv, code, pattern in cases:
+        _one_line_error(capsys, code, main(argv), pattern)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.suffix == ".zarr" or p.name[:2] == "r2"]
+    assert leftovers == [], leftovers  # nothing half-written
+
+
+def test_ctrl_c_during_generate_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from pdesurr.data import generate as generation
+
+    real, calls = generation.simulate_batch, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "k.h5"
+    cmd = ["generate", "kolmogorov/small", "--out", str(out), "--quiet", *SMALL_K]
+    monkeypatch.setattr(generation, "simulate_batch", interrupted)
+    _one_line_error(capsys, 130, main(cmd), r"interrupted; run the same command to resume$")
+    monkeypatch.setattr(generation, "simulate_batch", real)
+    assert main(cmd) == 0
+    assert "4 already complete" in capsys.readouterr().out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (root only): a disk that fills up."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)]).returncode
+    ):
+        pytest.skip("mounting a small tmpfs needs root")
+    yield path
+    subprocess.run(["umount", str(path)])
+
+
+def test_full_disk_in_simulate_and_checkpoint_saves(store, trained, small_disk, capsys):
+    out = small_disk / "ks.zarr"
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\1" * (shutil.disk_usage(small_disk).free - 40_000))
+    big = ["ks_refiner", "--steps", "200", "--set", "pde.resolution=1024"]  # ~1.6 MB of frames
+    _one_line_error(
+        capsys,
+        5,
+        main(["simulate", *big, "--out", str(out)]),
+        "no space left on device while writing",
+    )
+    assert [p.name for p in small_disk.iterdir()] == ["ballast"]  # no store, no temporary
+    ballast.unlink()
+    run = small_disk / "run"
+    shutil.copytree(trained, run, ignore=shutil.ignore_patterns("tensorboard"))
+    (small_disk / "ballast").write_bytes(b"\1" * shutil.disk_usage(small_disk).free)
+    rc = main(
+        [
+            "train",
+            str(_recipe_toml(small_disk.parent, store, run)),
+            "--quiet",
+            "--set",
+            "optim.steps=12",
+        ]
+    )
+    _one_line_error(capsys, 5, rc, "no space left on device")
+    assert read_config(run / "checkpoint")["step"] == 10  # the previous checkpoint is intact
+    load_surrogate(run / "checkpoint")
+    assert not (run / "checkpoint.tmp").exists()

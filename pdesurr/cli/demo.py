@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.cli.info import describe_dataset
+from pdesurr.cli.options import check_output
 from pdesurr.cli.simulate import _run_to_store, load_config
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
@@ -44,6 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.threads is None:  # small problems, and producers share the cores with training
         torch.set_num_threads(1)
     out = Path(args.out)
+    check_output(out, "--out")  # before minutes of work
     start = time.perf_counter()
     for name, preset, overrides in DEMO_RUNS:
         config = load_config(preset, overrides)

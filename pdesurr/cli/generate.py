@@ -7,7 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, check_output
+from pdesurr.config import check_device
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 
@@ -40,6 +41,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     spec = DatasetSpec.load(args.spec, list(args.set))
     out = Path(args.out)
     fmt = args.format or ("h5" if out.suffix in (".h5", ".hdf5") else "zarr")
+    # before any store exists: a device the machine has, outputs that can be written
+    check_device(args.device, "--device")
+    check_output(out, "--out")
+    if args.report:
+        check_output(args.report, "--report")
     report = generate(spec, out, fmt=fmt, comm=comm, device=args.device, progress=not args.quiet)
     if rank == 0:
         print(

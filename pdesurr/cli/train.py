@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.cli.generate import world_comm
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, check_output
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.training.distributed import init_from_mpi, shutdown
@@ -24,7 +24,10 @@ from pdesurr.training.recipe import Recipe
 def cmd_train(args: argparse.Namespace) -> int:
     comm = world_comm()
     recipe = Recipe.load(args.recipe, list(args.set))
+    check_output(recipe.train["out"], "train.out")  # before any work: the run can be saved
     store = Path(recipe.data["store"])
+    if not store.exists() and recipe.data["spec"]:
+        check_output(store, "data.store")
     if not store.exists() and recipe.data["spec"]:
         # online runs stream their training data: only the held-out split is stored
         sets = ["splits.train=0", "splits.test=0"] if recipe.online is not None else []

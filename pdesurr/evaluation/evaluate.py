@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pdesurr.data.store import open_store
+from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics as M
 from pdesurr.evaluation.reference import store_pde
 from pdesurr.evaluation.rollout import StepFn, rollout
@@ -47,12 +47,12 @@ def load_trajectories(store, split: str, history: int, steps: int | None, stride
     if steps is None:
         steps = available - history
     if history + steps > available:
-        raise ValueError(
+        raise StoreError(
             f"{history} context + {steps} steps at stride {stride} need "
             f"{(history + steps - 1) * stride + 1} frames; the store has {len(times)}"
         )
     if steps < 1:
-        raise ValueError(f"nothing to score: {available} frames, {history} of them context")
+        raise StoreError(f"nothing to score: {available} frames, {history} of them context")
     sel = slice(0, (history + steps - 1) * stride + 1, stride)
     parts = []
     for f in store.fields:

@@ -29,6 +29,7 @@ special case.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -158,10 +159,11 @@ def save_checkpoint(path: str | Path, weights: dict, config: dict, state: dict |
     except (OSError, SafetensorError, RuntimeError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         previous = f"; the previous checkpoint {path} is intact" if path.exists() else ""
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        full = getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e)
+        reason = "no space left on device" if full else getattr(e, "strerror", None) or str(e)
         raise OSError(
-            getattr(e, "errno", None) or 5,
-            f"cannot write the checkpoint ({reason}){previous}",
+            errno.ENOSPC if full else getattr(e, "errno", None) or errno.EIO,
+            f"{reason} while writing the checkpoint {tmp}{previous}",
             str(tmp),
         ) from None
     old = path.with_name(path.name + ".old")

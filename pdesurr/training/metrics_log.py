@@ -28,7 +28,8 @@ def json_safe(value):
 
 class MetricsLog:
     def __init__(self, out: Path, tensorboard: bool = True):
-        self.file = (out / "metrics.jsonl").open("a")
+        self.path = out / "metrics.jsonl"
+        self.file = self.path.open("a")
         self.writer = None
         if tensorboard:
             try:
@@ -39,8 +40,13 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(out / "tensorboard"))
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+            self.file.flush()
+        except OSError as e:  # name the file: a bare flush error does not
+            raise OSError(
+                e.errno, f"{e.strerror} while writing {self.path}", str(self.path)
+            ) from None
         if self.writer is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, int | float):
