@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.memory import check_memory
 from pdesurr.solvers import INTEGRATORS, PDES, ParameterError, Stepper
 from pdesurr.solvers.pde import PDE
 
@@ -207,6 +208,16 @@ def check_section(
     return out
 
 
+def check_finite(table: dict, section: str, source: str) -> None:
+    """Every number of a table (lists included) is finite: ``inf`` or ``nan`` is never a
+    physical parameter, and would surface later as a divergence or an overflow."""
+    for key, value in table.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{source}: {section}.{key}: must be finite, got {value!r}")
+
+
 def _jsonable(value):
     if isinstance(value, torch.Tensor):
         return value.tolist()
@@ -270,6 +281,9 @@ class SolverConfig:
                 f"{kind!r} is not a PDE; choose from {sorted(PDES)}" + _suggest(str(kind), PDES),
             )
         check_kwargs(PDES[kind].__init__, pde_kwargs, "pde", self.source, skip=1)
+        for section in ("pde", "integrator", "initial", "run"):
+            check_finite(getattr(self, section), section, self.source)
+        check_memory(PDES[kind], pde_kwargs, self.resolved_run(), "pde", "run.batch", self.source)
         try:
             self._pde_obj = PDES[kind](**pde_kwargs)
         except ParameterError as e:
