@@ -24,6 +24,7 @@ import torch
 import zarr
 
 from pdesurr.cli import main
+from pdesurr.cli.options import progress_mode
 from pdesurr.data.generate import generate
 from pdesurr.data.integrity import verify_split
 from pdesurr.data.spec import DatasetSpec
@@ -687,3 +688,20 @@ def test_absurd_resolutions_are_refused_naming_the_key(tmp_path, capsys):
     # the estimate itself: KS at 2^21 points measured ~3.4 GB above the libraries
     need, points = estimate_bytes(PDES["kuramoto_sivashinsky"], {"resolution": 2**21}, 1, "float64")
     assert points == 2**21 and 3.4e9 < need < 2 * 3.4e9  # generous, but the same order
+
+
+# --- 13. logs in a file: one plain line per log interval, the bar only on a terminal -----
+def test_non_terminal_logs_are_plain_lines(store, tmp_path, capsys):
+    path = _recipe_toml(tmp_path, store, tmp_path / "run")
+    assert main(["train", str(path)]) == 0  # not --quiet; capsys is not a terminal
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out + captured.err
+    lines = [ln for ln in captured.out.splitlines() if ln.startswith("train step")]
+    assert [ln.split()[2] for ln in lines] == ["5/10", "10/10"]  # log_every = 5
+    assert all(len(ln) < 200 and "loss" in ln and "samples/s" in ln for ln in lines)
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    assert progress_mode(stream=Terminal()) == "bar" and progress_mode(quiet=True) is None

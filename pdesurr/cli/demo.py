@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.cli.info import describe_dataset
-from pdesurr.cli.options import check_output
+from pdesurr.cli.options import check_output, progress_mode
 from pdesurr.cli.simulate import _run_to_store, load_config
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"online training: {recipe.online['trajectories']} fresh KS trajectories streamed into "
         f"a {recipe.online['buffer']} buffer, {recipe.optim['steps']} steps"
     )
-    result, ledger = run_online(recipe, progress=True)
+    result, ledger = run_online(recipe, progress=progress_mode())
     last = {k: v for r in result.history for k, v in r.items()}
     print(
         f"  trained to step {result.step}: valid rel L2 {last['valid_rel_l2']:.4f}; received "

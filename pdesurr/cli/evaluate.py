@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, progress_mode
 from pdesurr.config import CATALOGUE_ROOT, ConfigError
 
 
@@ -128,7 +128,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         generate(DatasetSpec.load(s["spec"]), s["data"], progress=False)
 
     def train(recipe):
-        fit(Recipe.load(recipe), progress=not args.quiet)
+        fit(Recipe.load(recipe), progress=progress_mode(args.quiet))
 
     rows = run_suite(suite, args.device, plots=not args.no_plots, train_missing=train)
     table = markdown_table(rows, s["lead_times"])

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from pdesurr.cli.options import add_set_option, check_output
+from pdesurr.cli.options import add_set_option, check_output, progress_mode
 from pdesurr.config import check_device
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
@@ -46,7 +46,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output(out, "--out")
     if args.report:
         check_output(args.report, "--report")
-    report = generate(spec, out, fmt=fmt, comm=comm, device=args.device, progress=not args.quiet)
+    report = generate(spec, out, fmt=fmt, comm=comm, device=args.device, progress=progress_mode(args.quiet))
     if rank == 0:
         print(
             f"{spec.name}: {report.trajectories} trajectories simulated "

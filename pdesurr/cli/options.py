@@ -46,3 +46,15 @@ def check_output(path, what: str, suffixes: tuple[str, ...] | None = None):
             str(path),
         )
     return path
+
+
+def progress_mode(quiet: bool = False, stream=None) -> str | None:
+    """How to show progress: a bar on a terminal, plain lines in a log file (a Slurm log,
+    ``make demo > log``: no carriage returns, one line per log interval), nothing when
+    ``quiet``. Only the CLI looks at the terminal; the library takes the mode."""
+    import sys
+
+    if quiet:
+        return None
+    stream = stream or sys.stderr  # where tqdm draws
+    return "bar" if stream.isatty() else "lines"

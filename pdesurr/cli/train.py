@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.cli.generate import world_comm
-from pdesurr.cli.options import add_set_option, check_output
+from pdesurr.cli.options import add_set_option, check_output, progress_mode
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.training.distributed import init_from_mpi, shutdown
@@ -32,7 +32,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # online runs stream their training data: only the held-out split is stored
         sets = ["splits.train=0", "splits.test=0"] if recipe.online is not None else []
         generate(
-            DatasetSpec.load(recipe.data["spec"], sets), store, comm=comm, progress=not args.quiet
+            DatasetSpec.load(recipe.data["spec"], sets),
+            store,
+            comm=comm,
+            progress=progress_mode(args.quiet),
         )
     if recipe.online is not None:
         return _train_online(recipe, comm, args)
@@ -41,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = fit(
             recipe,
             ctx,
-            progress=not args.quiet,
+            progress=progress_mode(args.quiet),
             stop_after=args.stop_after,
             resume=not args.restart,
         )
@@ -77,7 +80,7 @@ def _train_online(recipe, comm, args) -> int:
 
     result, ledger = run_online(
         recipe,
-        progress=not args.quiet,
+        progress=progress_mode(args.quiet),
         stop_after=args.stop_after,
         resume=not args.restart,
         comm=comm,

@@ -122,7 +122,8 @@ def _pending(store, spec: DatasetSpec):
 def generate(
     spec: DatasetSpec, out: str | Path, fmt: str = "zarr", comm=None, device="cpu", progress=True
 ) -> GenerationReport:
-    """Fill the store at ``out`` with every trajectory of ``spec`` (resuming if present)."""
+    """Fill the store at ``out`` with every trajectory of ``spec`` (resuming if present).
+    ``progress``: ``"bar"`` (or True), ``"lines"`` (a plain line per round) or None."""
     t_start = time.perf_counter()
     out = Path(out)
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
@@ -144,13 +145,11 @@ def generate(
         pending = comm.bcast(pending, root=0)
     report = GenerationReport(ranks=size)
     report.skipped = sum(spec.splits.values()) - sum(b - a for _, a, b in pending)
-    bar = None
-    if progress and rank == 0:
+    bar, total, finished = None, sum(b - a for _, a, b in pending), 0
+    if progress in (True, "bar") and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(
-            total=sum(b - a for _, a, b in pending), unit="traj", desc=f"generate {spec.name}"
-        )
+        bar = tqdm(total=total, unit="traj", desc=f"generate {spec.name}")
 
     try:
         for r in range(math.ceil(len(pending) / size)):
@@ -184,6 +183,9 @@ def generate(
                 done = comm.allreduce(done)
             if bar is not None:
                 bar.update(done)
+            finished += done
+            if progress == "lines" and rank == 0 and done:  # a log file: plain lines
+                print(f"generate {spec.name}: {finished}/{total} trajectories", flush=True)
         if bar is not None:
             bar.close()
     except BaseException:

@@ -39,6 +39,7 @@ from pdesurr.training.checkpoint import (
 )
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.metrics_log import MetricsLog
+from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.resume import check_resume
 from pdesurr.training.sampler import StepSampler
@@ -196,12 +197,14 @@ def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device) -> dict
 def fit(
     recipe: Recipe,
     ctx: DistContext = SINGLE,
-    progress: bool = True,
+    progress: bool | str | None = True,
     stop_after: int | None = None,
     resume: bool = True,
     batches=None,
 ) -> FitResult:
     """Train ``recipe``; ``stop_after`` ends early (as a job's wall-time would).
+    ``progress``: ``"bar"`` (or True), ``"lines"`` (one plain line per log interval, for a
+    log file) or None (see :mod:`pdesurr.training.progress`).
 
     ``batches`` supplies the training data (``next(step) -> (frames, cond)`` or None when
     the stream is exhausted, ``state_dict``, ``load_state_dict``, ``metrics``): by default
@@ -269,11 +272,7 @@ def fit(
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     log_file = MetricsLog(out) if ctx.is_main else None
-    bar = None
-    if progress and ctx.is_main:
-        from tqdm import tqdm
-
-        bar = tqdm(total=opt_cfg["steps"], initial=start, unit="step", desc="train")
+    bar = Progress(progress if ctx.is_main else None, opt_cfg["steps"], start)
     history = []
     t_last, samples = time.perf_counter(), 0
 
@@ -299,8 +298,7 @@ def fit(
 
     def stop(step, what):
         """End the run at the first non-finite value, keeping the last good checkpoint."""
-        if bar is not None:
-            bar.close()
+        bar.close()
         if log_file:
             log_file.write({"step": step, "error": what})
             log_file.close()
@@ -376,10 +374,8 @@ def fit(
             history.append(record)
             if log_file:
                 log_file.write(record)
-            if bar is not None:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
-        if bar is not None:
-            bar.update(1)
+            bar.record(record)
+        bar.update(1)
         ckpt_every = t["checkpoint_every"]
         if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
             data_state = batches.state_dict()  # on every rank: online trainers gather theirs
@@ -406,8 +402,7 @@ def fit(
     path = checkpoint(end, data_state) if ctx.is_main else None
     if ctx.active:
         torch.distributed.barrier()
-    if bar is not None:
-        bar.close()
+    bar.close()
     if log_file:
         log_file.close()
     return FitResult(step=end, history=history, checkpoint=path, notes=notes)
