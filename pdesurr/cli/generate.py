@@ -46,7 +46,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output(out, "--out")
     if args.report:
         check_output(args.report, "--report")
-    report = generate(spec, out, fmt=fmt, comm=comm, device=args.device, progress=progress_mode(args.quiet))
+    report = generate(
+        spec, out, fmt=fmt, comm=comm, device=args.device, progress=progress_mode(args.quiet)
+    )
     if rank == 0:
         print(
             f"{spec.name}: {report.trajectories} trajectories simulated "
