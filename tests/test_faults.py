@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -705,3 +706,48 @@ def test_non_terminal_logs_are_plain_lines(store, tmp_path, capsys):
             return True
 
     assert progress_mode(stream=Terminal()) == "bar" and progress_mode(quiet=True) is None
+
+
+# --- 11. MPI: a hung producer is named at once; the job ends saved, summarised, resumable --
+MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+
+
+@pytest.mark.mpi
+def test_mpi_hung_producer_is_reported_saved_and_resumable(tmp_path):
+    spec = tmp_path / "spec.toml"
+    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
+    spec.write_text(text.replace("frames = 20", "frames = 8").replace("batch = 4", "batch = 3"))
+    valid = tmp_path / "valid.zarr"
+    generate(DatasetSpec.load(spec, ["splits.train=0", "splits.test=0"]), valid, progress=False)
+    recipe_file = tmp_path / "r.toml"
+    recipe_file.write_text(
+        f'[data]\nstore = "{valid}"\nspec = "{spec}"\nhistory = 2\n'
+        '[model]\nkind = "fno"\nmodes = 4\nwidth = 8\nlayers = 1\n'
+        '[objective]\nkind = "one_step"\n[optim]\nbatch_size = 4\nsteps = 30\n'
+        f'[train]\nout = "{tmp_path / "run"}"\neval_every = 30\nlog_every = 10\n'
+        '[online]\ntrajectories = 6\nbuffer = "fifo"\ncapacity = 32\nwatermark = 4\n'
+        'producer_timeout = 3.0\nfault = "kill:1:2"\n'  # producer 1 (rank 2) hangs, silent
+    )
+    cmd = [
+        MPIEXEC,
+        "-n",
+        "3",
+        sys.executable,
+        "-m",
+        "pdesurr",
+        "train",
+        str(recipe_file),
+        "--quiet",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    out = r.stdout
+    assert r.returncode == 4, out + r.stderr
+    assert "producer rank 2 silent for more than 3 s: declared dead" in out, out
+    assert "trained online to step" in out, out + r.stderr  # the summary, before the end
+    assert re.search(
+        r"producer rank 2 \(silent .*\) failed; checkpoint written to .*run the "
+        r"same command to resume",
+        out,
+    ), out
+    assert load_training_state(tmp_path / "run" / "checkpoint")["ledger"]["kind"] == "online"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -19,6 +21,8 @@ from pdesurr.data.spec import DatasetSpec
 from pdesurr.training.distributed import init_from_mpi, shutdown
 from pdesurr.training.fit import DistContext, fit
 from pdesurr.training.recipe import Recipe
+
+ABORT_GRACE = 2.0  # s for mpiexec to forward the last lines before the job is aborted
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -100,6 +104,19 @@ def _train_online(recipe, comm, args) -> int:
         f"samples from {len(ledger.done)} complete trajectories ({len(ledger.diverged)} diverged) "
         f"-> {result.checkpoint}"
     )
+    if result.exit_code:  # a producer rank hung: it never reaches MPI_Finalize, end the job
+        failed = ", ".join(f"rank {p} ({why})" for p, why in sorted(ledger.dead.items()))
+        print(
+            f"producer {failed} failed; checkpoint written to {result.checkpoint} (step "
+            f"{result.step}, every window received is in it); ending the job with exit code "
+            f"{result.exit_code}: run the same command to resume",
+            flush=True,
+        )
+        sys.stderr.flush()
+        if comm is not None:
+            time.sleep(ABORT_GRACE)  # MPI_Abort kills mpiexec's I/O proxies at once
+            comm.Abort(result.exit_code)
+        return result.exit_code
     return 0
 
 

@@ -102,6 +102,7 @@ class FitResult:
     checkpoint: Path | None = None
     notes: list = field(default_factory=list)  # what the caller should tell the user
     nothing_to_do: bool = False
+    exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:

@@ -4,26 +4,15 @@
 run continues the file); with the ``tensorboard`` package present, the same numbers go to
 ``runs/<name>/tensorboard/`` (``tensorboard --logdir runs``).
 
-Every line is strict JSON (RFC 8259 has no NaN or Infinity): a non-finite number is
-written as ``null``, so any JSON reader parses the file.
+Every line is strict JSON (:mod:`pdesurr.strict_json`: a non-finite number is written as
+the string ``"nan"``/``"inf"``, never a bare ``NaN``), so any JSON reader parses the file.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
-
-def json_safe(value):
-    """``value`` with every non-finite float replaced by None (JSON ``null``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+from pdesurr import strict_json
 
 
 class MetricsLog:
@@ -41,7 +30,7 @@ class MetricsLog:
 
     def write(self, record: dict) -> None:
         try:
-            self.file.write(json.dumps(json_safe(record), allow_nan=False) + "\n")
+            self.file.write(strict_json.dumps(record) + "\n")
             self.file.flush()
         except OSError as e:  # name the file: a bare flush error does not
             raise OSError(

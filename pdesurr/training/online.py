@@ -20,6 +20,7 @@ received) and the buffer, so a resumed run neither repeats nor skips any.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from pdesurr.training.checkpoint import load_training_state
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
 from pdesurr.training.recipe import Recipe
+
+EXIT_PRODUCER_DIED = 4  # the job ends (MPI_Abort) after a producer rank was declared dead
 
 ONLINE_SCHEMA = {
     "trajectories": (int, ...),
@@ -296,6 +299,14 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         return None, None
     mine = [n_trainers + p for p in range(n_producers) if p % n_trainers == rank]
     ctx = init_from_mpi(sub, recipe.train["device"]) if n_trainers > 1 else SINGLE
+
+    def declared_dead(p, why):  # said at once, flushed: the job may end abruptly later
+        log(
+            f"producer rank {p} {why}: declared dead; training goes on with the other "
+            "producers, then writes its checkpoint and ends the job (exit 4)"
+        )
+        sys.stdout.flush()
+
     receiver = MPIReceiver(
         comm,
         mine,
@@ -305,6 +316,7 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         len(window.conditioning),
         credits,
         cfg["producer_timeout"],
+        on_dead=declared_dead,
     ).start()
     batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx)
     try:
@@ -325,10 +337,6 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         log(f"producer rank {p} died ({total.dead[p]}); training went on with the others")
     for traj, (step, t) in sorted(total.diverged.items()):
         log(f"trajectory {traj} diverged at step {step} (t = {t:.6g}); its producer moved on")
-    if total.dead or dead:  # a hung rank never reaches MPI_Finalize: end the job
-        log(f"checkpoint written to {result.checkpoint}; aborting the job for the dead producers")
-        import sys
-
-        sys.stdout.flush()
-        comm.Abort(4)
+    if total.dead or dead:  # a hung rank never reaches MPI_Finalize: the CLI ends the job
+        result.exit_code = EXIT_PRODUCER_DIED
     return result, total
