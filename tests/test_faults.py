@@ -751,3 +751,34 @@ def test_mpi_hung_producer_is_reported_saved_and_resumable(tmp_path):
         out,
     ), out
     assert load_training_state(tmp_path / "run" / "checkpoint")["ledger"]["kind"] == "online"
+
+
+# --- checkpoint formats: a reader per format, chosen by the directory ----------------------
+def test_a_new_checkpoint_format_joins_as_one_reader(trained, tmp_path, monkeypatch, capsys):
+    """A Hugging Face-style directory (config.json without "format", with model_type) is
+    read by the reader that claims it; info and load_surrogate need no special case."""
+    from pdesurr.training import checkpoint as ck
+
+    foreign = tmp_path / "hf"
+    foreign.mkdir()
+    ours = json.loads((trained / "checkpoint" / "config.json").read_text())
+    shutil.copy(trained / "checkpoint" / "model.safetensors", foreign / "model.safetensors")
+    (foreign / "config.json").write_text(json.dumps({"model_type": "toy", "pdesurr": ours}))
+    with pytest.raises(CheckpointError, match=r"format None; known formats"):
+        load_surrogate(foreign)
+    reader = ck.Reader(
+        claims=lambda raw: raw.get("model_type") == "toy",
+        config=lambda path, raw: raw["pdesurr"],
+        surrogate=ck.READERS[ck.FORMAT].surrogate,
+    )
+    monkeypatch.setitem(ck.READERS, "toy", reader)
+    surrogate, config = load_surrogate(foreign)
+    assert config["format"] == "toy"
+    reference, _ = load_surrogate(trained / "checkpoint")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            surrogate.state_dict().values(), reference.state_dict().values(), strict=True
+        )
+    )
+    assert main(["info", str(foreign)]) == 0 and "checkpoint" in capsys.readouterr().out
