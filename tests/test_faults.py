@@ -782,3 +782,23 @@ def test_a_new_checkpoint_format_joins_as_one_reader(trained, tmp_path, monkeypa
         )
     )
     assert main(["info", str(foreign)]) == 0 and "checkpoint" in capsys.readouterr().out
+
+
+# --- 2 (online). the stream never delivers a window that overflows the stored dtype -------
+def test_stream_never_delivers_non_finite_windows(tmp_path):
+    from pdesurr.stream.producer import WindowSpec, produce
+
+    spec_file = tmp_path / "div.toml"
+    spec_file.write_text(
+        '[dataset]\nbatch = 2\n[splits]\ntrain = 4\n[solver]\npreset = "ns2d_decaying"\n'
+        '[solver.pde]\nresolution = 16\n[solver.integrator]\nkind = "rk4"\ndt = 0.1\n'
+        '[parameters]\nviscosity = { choice = [1e-3, 50.0] }\n[initial]\nkind = "random"\n'
+        "[time]\nsave_interval = 0.2\nframes = 6\n"
+    )
+    spec = DatasetSpec.load(spec_file)
+    events = list(produce(spec, "train", [(0, 2), (2, 4)], WindowSpec(history=1)))
+    samples = [e[1] for e in events if e[0] == "sample"]
+    assert samples and all(torch.isfinite(s.frames).all() for s in samples)
+    nu = [spec.trajectory_parameters("train", i)[0]["viscosity"] for i in range(4)]
+    diverged = {e[1] for e in events if e[0] == "diverged"}
+    assert diverged == {i for i in range(4) if nu[i] > 1} != set()  # reported, not streamed
