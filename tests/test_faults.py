@@ -743,6 +743,7 @@ def test_mpi_hung_producer_is_reported_saved_and_resumable(tmp_path):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     out = r.stdout
     assert r.returncode == 4, out + r.stderr
+    assert re.search(r"ranks: 0 trainer \(pid \d+ on .*\), 1 producer .*, 2 producer", out), out
     assert "producer rank 2 silent for more than 3 s: declared dead" in out, out
     assert "trained online to step" in out, out + r.stderr  # the summary, before the end
     assert re.search(

@@ -24,9 +24,9 @@ never reach ``MPI_Finalize``, the job ends after training, with the final checkp
 written, the summary printed and exit code 4 (``pdesurr train`` does this at the CLI
 edge): the same command resumes. A producer that *crashes* (killed, segfault) ends the
 whole job at once under MPICH, with or without ``mpiexec -disable-auto-cleanup`` (the
-trainer's receives from any rank fail once a peer is gone): ``mpiexec`` names the rank,
-and the last periodic checkpoint (``train.checkpoint_every``) is where the same command
-resumes.
+trainer's receives from any rank fail once a peer is gone): ``mpiexec`` names the PID
+and host of the failed process (the trainer's first log line maps PIDs to ranks), and the
+last periodic checkpoint (``train.checkpoint_every``) is where the same command resumes.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ received) and the buffer, so a resumed run neither repeats nor skips any.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -263,6 +265,21 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
     channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)
     sample_shape = (recipe.data["history"] + recipe.horizon, channels, *spec.output_shape)
     is_trainer = rank < n_trainers
+    # who is where: mpiexec reports a crashed process by PID and host, this maps it to a rank
+    places = comm.gather((os.getpid(), socket.gethostname()), root=0)
+    if rank == 0:
+        every = recipe.train["checkpoint_every"]
+        saved = f"every {every} steps" if every else "at the end only (train.checkpoint_every = 0)"
+        roles = ", ".join(
+            f"{r} {'trainer' if r < n_trainers else 'producer'} (pid {pid} on {host})"
+            for r, (pid, host) in enumerate(places)
+        )
+        log(
+            f"online MPI job, ranks: {roles}; checkpoints to {recipe.train['out']} {saved}; "
+            "if a rank crashes, mpiexec ends the job naming its pid: run the same command "
+            "to resume from the last checkpoint"
+        )
+        sys.stdout.flush()
     sub = comm.Split(0 if is_trainer else 1, rank)
     buffer = ledger = merged = None
     if is_trainer:
