@@ -83,6 +83,10 @@ def describe_dataset(path: Path) -> str:
                 f"min {fmt(st['min'])} max {fmt(st['max'])}"
             )
         verify_split(store, split)  # every chunk: present, decodable, plausible; else refuse
+        lines.append(
+            "    verified: every chunk of the usable trajectories present, decodable and "
+            "within the recorded min/max"
+        )
     if hasattr(store, "close"):
         store.close()
     return "\n".join(lines)

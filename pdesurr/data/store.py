@@ -256,6 +256,8 @@ class StoreBase:
         StoreError naming the chunks at fault."""
         try:
             return self.raw_read(split, name, index)
+        except (IndexError, KeyError, TypeError):  # a wrong request, not a damaged chunk
+            raise
         except Exception as e:  # zarr/numcodecs/h5py raise many types for a bad chunk
             from pdesurr.data.integrity import describe, locate_unreadable
 

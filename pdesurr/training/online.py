@@ -337,7 +337,9 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
     ).start()
     batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx)
     try:
-        result = fit(recipe, ctx, progress and rank == 0, stop_after, resume, batches=batches)
+        result = fit(
+            recipe, ctx, progress if rank == 0 else None, stop_after, resume, batches=batches
+        )
     finally:
         dead = receiver.stop()
     parts = sub.gather((ledger.state_dict(), dict(ledger.dead)), root=0)
