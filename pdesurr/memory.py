@@ -34,6 +34,10 @@ PER_TRAJECTORY = 16  # grid-sized arrays per trajectory and channel (10 measured
 SHARED = 256  # grid-sized float64 arrays shared by the batch (226 measured)
 PROBE = 64  # resolution of the small instance that tells the PDE's dimension and channels
 ITEMSIZE = {"float32": 4, "float64": 8}
+CGROUP_FILES = (  # (limit, usage) for cgroup v2 and v1
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+)
 
 
 def available_bytes(device: torch.device) -> int | None:
@@ -54,13 +58,14 @@ def available_bytes(device: torch.device) -> int | None:
             free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError):
             return None
-    try:  # a cgroup (v2) limit below the machine's memory is the one that kills
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit.isdigit():
+    for limit_file, used_file in CGROUP_FILES:  # a cgroup limit (Slurm, containers) kills first
+        try:
+            limit = Path(limit_file).read_text().strip()
+            used = int(Path(used_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:  # v1 writes "no limit" as a huge number
             free = min(free, int(limit) - used) if free is not None else int(limit) - used
-    except (OSError, ValueError):
-        pass
     return free
 
 
