@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.memory import check_memory
 from pdesurr.solvers import INTEGRATORS, PDES, ParameterError, Stepper
 from pdesurr.solvers.pde import PDE
 
@@ -35,6 +36,40 @@ CATALOGUE_ROOT = Path(__file__).resolve().parent.parent
 
 class ConfigError(ValueError):
     """A preset that cannot be used; the message names the file and the key."""
+
+
+class DeviceError(ValueError):
+    """A well-formed device this machine does not have (``cuda`` without CUDA)."""
+
+
+def check_device(value, key: str, source: str = "") -> torch.device:
+    """``value`` as a torch.device, checked against this machine before any work starts:
+    ConfigError when it is no device name, DeviceError when the machine lacks it."""
+    where = f"{source}: " if source else ""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"{where}{key} = {value!r} is not a device (cpu, cuda, cuda:1, mps)"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise DeviceError(
+                f"{where}{key} = {value!r}: no CUDA device on this machine (torch "
+                f"{torch.__version__}, {build}); use cpu"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"{where}{key} = {value!r}: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"{where}{key} = {value!r}: MPS is not available here")
+    elif device.type != "cpu":
+        raise DeviceError(f"{where}{key} = {value!r}: pdesurr runs on cpu, cuda or mps")
+    return device
 
 
 RUN_SCHEMA: dict[str, tuple[type | tuple, object]] = {
@@ -85,6 +120,10 @@ def load_toml(path: Path, overrides: list[str] = ()) -> dict:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML is UTF-8): byte {e.start}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     for text in overrides:
         parts, value = parse_override(text)
         node = data
@@ -169,6 +208,16 @@ def check_section(
     return out
 
 
+def check_finite(table: dict, section: str, source: str) -> None:
+    """Every number of a table (lists included) is finite: ``inf`` or ``nan`` is never a
+    physical parameter, and would surface later as a divergence or an overflow."""
+    for key, value in table.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{source}: {section}.{key}: must be finite, got {value!r}")
+
+
 def _jsonable(value):
     if isinstance(value, torch.Tensor):
         return value.tolist()
@@ -232,6 +281,9 @@ class SolverConfig:
                 f"{kind!r} is not a PDE; choose from {sorted(PDES)}" + _suggest(str(kind), PDES),
             )
         check_kwargs(PDES[kind].__init__, pde_kwargs, "pde", self.source, skip=1)
+        for section in ("pde", "integrator", "initial", "run"):
+            check_finite(getattr(self, section), section, self.source)
+        check_memory(PDES[kind], pde_kwargs, self.resolved_run(), "pde", "run.batch", self.source)
         try:
             self._pde_obj = PDES[kind](**pde_kwargs)
         except ParameterError as e:
@@ -277,6 +329,7 @@ class SolverConfig:
             raise self._err("run.t_end", f"must be > 0, got {run['t_end']}")
         if run["dtype"] not in DTYPES:
             raise self._err("run.dtype", f"must be one of {list(DTYPES)}, got {run['dtype']!r}")
+        check_device(run["device"], "run.device", self.source)
         b = self._pde_obj.batch_size
         if b is not None and b != run["batch"]:
             raise self._err(

@@ -54,8 +54,8 @@ def test_metrics_against_hand_computed_values():
     assert M.mse(pred, true).item() == pytest.approx(1.0)
     assert M.rel_l2(pred, true).item() == pytest.approx(2 / math.sqrt(30))
     assert M.nrmse_pdebench(pred, true).item() == pytest.approx(1 / math.sqrt(30 / 4))
-    # The Well: var(t) = 1.25 -> sqrt(1 / (1.25 + 1e-7))
-    assert M.vrmse_the_well(pred, true).item() == pytest.approx(math.sqrt(1 / (1.25 + 1e-7)))
+    # The Well: torch.std(t)**2 = 5 / 3 (unbiased, N - 1 = 3) -> sqrt(1 / (5/3 + 1e-7))
+    assert M.vrmse_the_well(pred, true).item() == pytest.approx(math.sqrt(1 / (5 / 3 + 1e-7)))
     # Pearson: p - mean = (-1, 0, 1, 0), t - mean = (-1.5, -0.5, 0.5, 1.5)
     assert M.correlation(pred, true).item() == pytest.approx(2.0 / (math.sqrt(2) * math.sqrt(5)))
     # two channels: PDEBench and The Well average per-channel values, they do not sum

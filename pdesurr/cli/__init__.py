@@ -2,7 +2,10 @@
 
 ``main(argv)`` returns the exit code: 0 success; 2 a bad configuration or input (a preset
 or spec error, a bad ``--initial`` file, an existing output without ``--overwrite``, an
-unusable store; argparse usage errors also exit 2); 3 the simulation diverged. Errors
+unusable or damaged store or checkpoint; argparse usage errors also exit 2); 3 the
+simulation or the training diverged; 4 an online MPI job ended for a dead producer; 5 an
+output cannot be written (read-only path, full disk, file-size limit); 6 the requested
+device is not available; 130 interrupted (Ctrl-C: run the same command to resume). Errors
 print one line ``pdesurr: error: <message>`` to stderr, no traceback. Only this package
 reads the command line, the environment (MPI launch, threads) and the terminal; the
 library functions it calls take explicit arguments.
@@ -11,6 +14,8 @@ library functions it calls take explicit arguments.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,12 +36,26 @@ from pdesurr.cli.simulate import (
     load_initial,
 )
 from pdesurr.cli.threads import apply_thread_policy
-from pdesurr.config import ConfigError
+from pdesurr.config import ConfigError, DeviceError
 from pdesurr.data.store import StoreError
 from pdesurr.solvers import DivergenceError, ParameterError
 from pdesurr.training.checkpoint import CheckpointError
+from pdesurr.training.fit import NonFiniteLoss
 
 __all__ = ["build_parser", "load_config", "load_initial", "main"]
+EXIT_IO, EXIT_DEVICE, EXIT_INTERRUPTED = 5, 6, 130
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line naming the file: ours already do; the system's get the file and reason."""
+    name = e.filename or ""
+    if e.strerror and name and name in e.strerror:
+        return e.strerror
+    if e.errno == errno.ENOSPC:
+        return f"no space left on device while writing {name or '(unknown file)'}"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{name}: cannot write here ({e.strerror})"
+    return f"{name}: {e.strerror or e}" if name else str(e)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = EXIT_INPUT, str(e)
     except DivergenceError as e:
         code, message = EXIT_DIVERGED, f"{e}; try a smaller integrator.dt"
+    except NonFiniteLoss as e:
+        code, message = EXIT_DIVERGED, str(e)
+    except DeviceError as e:
+        code, message = EXIT_DEVICE, str(e)
+    except OSError as e:
+        code, message = EXIT_IO, describe_os_error(e)
+    except KeyboardInterrupt:
+        code, message = EXIT_INTERRUPTED, "interrupted; run the same command to resume"
     print(f"pdesurr: error: {message}", file=sys.stderr)
     return code
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.cli.info import describe_dataset
+from pdesurr.cli.options import check_output, progress_mode
 from pdesurr.cli.simulate import _run_to_store, load_config
 from pdesurr.config import check_section
 from pdesurr.data.generate import generate
@@ -61,6 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.threads is None:  # small problems, and producers share the cores with training
         torch.set_num_threads(1)
     out = Path(args.out)
+    check_output(out, "--out")  # before minutes of work
     start = time.perf_counter()
     fast = FAST if args.fast else {}
     for name, preset, overrides in DEMO_RUNS:
@@ -104,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"online training: {recipe.online['trajectories']} fresh KS trajectories streamed into "
         f"a {recipe.online['buffer']} buffer, {recipe.optim['steps']} steps"
     )
-    result, ledger = run_online(recipe, progress=not args.fast)
+    result, ledger = run_online(recipe, progress=progress_mode(quiet=args.fast))
     last = {k: v for r in result.history for k, v in r.items()}
     print(
         f"  trained to step {result.step}: valid rel L2 {last['valid_rel_l2']:.4f}; received "

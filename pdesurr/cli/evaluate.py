@@ -6,17 +6,63 @@ import argparse
 import json
 from pathlib import Path
 
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, progress_mode
 from pdesurr.config import CATALOGUE_ROOT, ConfigError
 
 
+def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
+    """The checkpoint's fields, spatial dimension and conditioning are the store's."""
+    from pdesurr.data.store import StoreError
+
+    if split not in store.splits:
+        raise StoreError(f"--split {split!r}: {path} has splits {store.splits}")
+    data = config["data"]
+    theirs = [(f["name"], f["channels"]) for f in data.get("fields", [])]
+    ours = [(f["name"], f["channels"]) for f in store.fields]
+    first = store.array(split, store.fields[0]["name"])
+    ndim = first.ndim - 2 - (1 if store.fields[0]["channels"] > 1 else 0)
+    if (theirs and theirs != ours) or data.get("ndim", ndim) != ndim:
+        raise StoreError(
+            f"{checkpoint} was trained on fields {theirs} in {data.get('ndim')}D; {path} holds "
+            f"{ours} in {ndim}D: evaluate it on a store of the same PDE"
+        )
+    for name in data.get("conditioning", []):
+        if name != "dt" and (not store.has(split, name) or name in store.field_names):
+            raise StoreError(
+                f"{checkpoint} is conditioned on {name!r}, which {path} (split {split!r}) "
+                "does not record per trajectory"
+            )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pdesurr.cli.options import check_output
+    from pdesurr.cli.simulate import InputError
+    from pdesurr.config import check_device
+    from pdesurr.data.store import open_store
     from pdesurr.evaluation.evaluate import evaluate
     from pdesurr.evaluation.report import write_report
     from pdesurr.training.checkpoint import load_surrogate
 
+    # everything checked before the rollout: arguments, device, output, checkpoint, store
+    if args.steps is not None and args.steps < 1:
+        raise InputError(f"--steps {args.steps}: must be >= 1 (the rollout length)")
+    if args.context is not None and args.context < 0:
+        raise InputError(f"--context {args.context}: must be >= 0")
+    check_device(args.device, "--device")
+    out = Path(args.out or Path(args.checkpoint).parent / f"eval_{args.split}")
+    check_output(out, "--out")
     surrogate, config = load_surrogate(args.checkpoint, args.device)
     data = config["data"]
+    if args.context is not None and args.context < data["history"]:
+        raise InputError(
+            f"--context {args.context}: must be >= the checkpoint's history ({data['history']})"
+        )
+    store = open_store(args.data)
+    try:
+        check_store_fits(config, store, args.split, args.checkpoint, args.data)
+    finally:
+        if hasattr(store, "close"):
+            store.close()
     step_fn, stride = surrogate, data["stride"]
     if data.get("pairs"):  # trained on pairs: steps of `step` frames, lead time as cond[:, 0]
         from pdesurr.data.pairs import LeadTimeStep
@@ -36,7 +82,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         context=args.context,
         samples=args.samples,
     )
-    out = Path(args.out or Path(args.checkpoint).parent / f"eval_{args.split}")
     info = write_report(
         ds,
         pred,
@@ -106,7 +151,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         generate(DatasetSpec.load(s["spec"]), s["data"], progress=False)
 
     def train(recipe):
-        fit(Recipe.load(recipe), progress=not args.quiet)
+        fit(Recipe.load(recipe), progress=progress_mode(args.quiet))
 
     rows = run_suite(suite, args.device, plots=not args.no_plots, train_missing=train)
     table = markdown_table(rows, s["lead_times"])

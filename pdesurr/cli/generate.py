@@ -7,7 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, check_output, progress_mode
+from pdesurr.config import check_device
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 
@@ -40,7 +41,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     spec = DatasetSpec.load(args.spec, list(args.set))
     out = Path(args.out)
     fmt = args.format or ("h5" if out.suffix in (".h5", ".hdf5") else "zarr")
-    report = generate(spec, out, fmt=fmt, comm=comm, device=args.device, progress=not args.quiet)
+    # before any store exists: a device the machine has, outputs that can be written
+    check_device(args.device, "--device")
+    check_output(out, "--out")
+    if args.report:
+        check_output(args.report, "--report")
+    report = generate(
+        spec, out, fmt=fmt, comm=comm, device=args.device, progress=progress_mode(args.quiet)
+    )
     if rank == 0:
         print(
             f"{spec.name}: {report.trajectories} trajectories simulated "

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from pdesurr.cli.simulate import InputError
+from pdesurr.data.integrity import verify_split
 from pdesurr.data.store import FORMAT, StoreError, detect_format, open_store
 from pdesurr.data.trajectory_writer import STORE_KIND
 
@@ -81,10 +82,11 @@ def describe_dataset(path: Path) -> str:
                 f"    {name} mean {fmt(st['mean'])} std {fmt(st['std'])} "
                 f"min {fmt(st['min'])} max {fmt(st['max'])}"
             )
-        if hasattr(store, "missing_chunks") and store.missing_chunks(split):
-            lines.append(
-                f"    WARNING: chunks missing for {store.missing_chunks(split)} (truncated copy?)"
-            )
+        verify_split(store, split)  # every chunk: present, decodable, plausible; else refuse
+        lines.append(
+            "    verified: every chunk of the usable trajectories present, decodable and "
+            "within the recorded min/max"
+        )
     if hasattr(store, "close"):
         store.close()
     return "\n".join(lines)
@@ -92,12 +94,10 @@ def describe_dataset(path: Path) -> str:
 
 def describe_checkpoint(path: Path) -> str:
     """A human summary of a training checkpoint."""
-    from pdesurr.training.checkpoint import build_model, load_weights, read_config
+    from pdesurr.training.checkpoint import load_surrogate
 
-    config = read_config(path)
-    model = build_model(config)
-    load_weights(path, model)
-    n_params = sum(p.numel() for p in model.parameters())
+    surrogate, config = load_surrogate(path)  # any format; weights checked against hashes
+    n_params = sum(p.numel() for p in surrogate.model.parameters())
     data, prov = config["data"], config.get("provenance", {})
     dataset = prov.get("dataset", {}).get("name", "?")
     lines = [

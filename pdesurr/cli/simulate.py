@@ -34,8 +34,13 @@ def load_initial(path: str | Path, config: SolverConfig) -> torch.Tensor:
     batch = pde.batch_size or config.resolved_run()["batch"]
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise InputError(f"--initial {path}: cannot read a .npy array ({e})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive holds several arrays
+        arr.close()
+        raise InputError(
+            f"--initial {path}: an .npz archive, not one .npy array; save the state with numpy.save"
+        )
     one = (pde.channels, *pde.grid.shape)
     if arr.shape == one:
         arr = np.broadcast_to(arr, (batch, *one))
@@ -59,9 +64,13 @@ def _run_to_store(
     initial_source: str | None = None,
     label: str = "",
 ) -> RunSummary:
+    from pdesurr.cli.options import PLOT_SUFFIXES, check_output
+
     check_destination(out, overwrite)
+    check_output(out, "--out")
     if plot is not None:
         check_destination(plot, overwrite)
+        check_output(plot, "--plot", PLOT_SUFFIXES)
     run = config.resolved_run()
     total = config.n_steps() // run["save_every"] * run["save_every"]
     with tqdm(total=total, unit="step", desc=label or None, disable=None, leave=False) as bar:

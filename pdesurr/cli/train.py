@@ -8,28 +8,38 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from pathlib import Path
 
 import torch
 
 from pdesurr.cli.generate import world_comm
-from pdesurr.cli.options import add_set_option
+from pdesurr.cli.options import add_set_option, check_output, progress_mode
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.training.distributed import init_from_mpi, shutdown
 from pdesurr.training.fit import DistContext, fit
 from pdesurr.training.recipe import Recipe
 
+ABORT_GRACE = 2.0  # s for mpiexec to forward the last lines before the job is aborted
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     comm = world_comm()
     recipe = Recipe.load(args.recipe, list(args.set))
+    check_output(recipe.train["out"], "train.out")  # before any work: the run can be saved
     store = Path(recipe.data["store"])
+    if not store.exists() and recipe.data["spec"]:
+        check_output(store, "data.store")
     if not store.exists() and recipe.data["spec"]:
         # online runs stream their training data: only the held-out split is stored
         sets = ["splits.train=0", "splits.test=0"] if recipe.online is not None else []
         generate(
-            DatasetSpec.load(recipe.data["spec"], sets), store, comm=comm, progress=not args.quiet
+            DatasetSpec.load(recipe.data["spec"], sets),
+            store,
+            comm=comm,
+            progress=progress_mode(args.quiet),
         )
     if recipe.online is not None:
         return _train_online(recipe, comm, args)
@@ -38,13 +48,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = fit(
             recipe,
             ctx,
-            progress=not args.quiet,
+            progress=progress_mode(args.quiet),
             stop_after=args.stop_after,
             resume=not args.restart,
         )
     finally:
         shutdown(ctx)
     if ctx.is_main:
+        for note in result.notes:
+            print(note if "nothing to do" in note else f"resume: {note}")
+        if result.nothing_to_do:
+            return 0
         last = {k: v for r in result.history for k, v in r.items()}
         shown = ", ".join(
             f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
@@ -70,12 +84,16 @@ def _train_online(recipe, comm, args) -> int:
 
     result, ledger = run_online(
         recipe,
-        progress=not args.quiet,
+        progress=progress_mode(args.quiet),
         stop_after=args.stop_after,
         resume=not args.restart,
         comm=comm,
     )
     if result is None:  # a producer rank
+        return 0
+    for note in result.notes:
+        print(note if "nothing to do" in note else f"resume: {note}")
+    if result.nothing_to_do:
         return 0
     last = {k: v for r in result.history for k, v in r.items()}
     shown = ", ".join(
@@ -86,6 +104,19 @@ def _train_online(recipe, comm, args) -> int:
         f"samples from {len(ledger.done)} complete trajectories ({len(ledger.diverged)} diverged) "
         f"-> {result.checkpoint}"
     )
+    if result.exit_code:  # a producer rank hung: it never reaches MPI_Finalize, end the job
+        failed = ", ".join(f"rank {p} ({why})" for p, why in sorted(ledger.dead.items()))
+        print(
+            f"producer {failed} failed; checkpoint written to {result.checkpoint} (step "
+            f"{result.step}, every window received is in it); ending the job with exit code "
+            f"{result.exit_code}: run the same command to resume",
+            flush=True,
+        )
+        sys.stderr.flush()
+        if comm is not None:
+            time.sleep(ABORT_GRACE)  # MPI_Abort kills mpiexec's I/O proxies at once
+            comm.Abort(result.exit_code)
+        return result.exit_code
     return 0
 
 

@@ -15,6 +15,7 @@ its step and time, and never written as data.
 
 from __future__ import annotations
 
+import errno
 import math
 import shutil
 import time
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from pdesurr.data.spec import DatasetSpec, trajectory_seed
-from pdesurr.data.store import StoreError, create_store, detect_format, open_store
+from pdesurr.data.store import HEADROOM, StoreError, create_store, detect_format, open_store
 
 
 @dataclass
@@ -96,10 +97,17 @@ def _prepare_store(spec: DatasetSpec, out: Path, fmt: str):
     tmp = out.with_name(out.name + ".creating")
     if tmp.exists():
         shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    free = shutil.disk_usage(out.parent if out.parent.exists() else ".").free
+    if free < HEADROOM:  # even the skeleton would fail half-way
+        raise OSError(errno.ENOSPC, f"no space left on device while creating {out}", str(out))
     pde = spec.build_batch(next(iter(spec.splits)), 0, 1)[0]
-    store = create_store(tmp, spec, pde, fmt)
-    if fmt == "h5":
-        store.close()
+    try:
+        store = create_store(tmp, spec, pde, fmt)
+        if fmt == "h5":
+            store.close()
+    except BaseException:  # nothing half-written: no skeleton left to block the next run
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise
     tmp.rename(out)
 
 
@@ -115,7 +123,8 @@ def _pending(store, spec: DatasetSpec):
 def generate(
     spec: DatasetSpec, out: str | Path, fmt: str = "zarr", comm=None, device="cpu", progress=True
 ) -> GenerationReport:
-    """Fill the store at ``out`` with every trajectory of ``spec`` (resuming if present)."""
+    """Fill the store at ``out`` with every trajectory of ``spec`` (resuming if present).
+    ``progress``: ``"bar"`` (or True), ``"lines"`` (a plain line per round) or None."""
     t_start = time.perf_counter()
     out = Path(out)
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
@@ -137,47 +146,57 @@ def generate(
         pending = comm.bcast(pending, root=0)
     report = GenerationReport(ranks=size)
     report.skipped = sum(spec.splits.values()) - sum(b - a for _, a, b in pending)
-    bar = None
-    if progress and rank == 0:
+    bar, total, finished = None, sum(b - a for _, a, b in pending), 0
+    if progress in (True, "bar") and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(
-            total=sum(b - a for _, a, b in pending), unit="traj", desc=f"generate {spec.name}"
-        )
+        bar = tqdm(total=total, unit="traj", desc=f"generate {spec.name}")
 
-    for r in range(math.ceil(len(pending) / size)):
-        mine = pending[r * size + rank] if r * size + rank < len(pending) else None
-        done = 0
-        if mine is not None:
-            split, a, b = mine
-            t0 = time.perf_counter()
-            result = simulate_batch(spec, split, a, b, device)
-            report.solve_seconds += time.perf_counter() - t0
-            done = b - a
-            report.trajectories += done
-            report.diverged += len(result[3])
-            report.divergences += [(split, a + m, s, t) for m, (s, t) in result[3].items()]
-            t0 = time.perf_counter()
-            if writer:
-                store.write_batch(split, list(range(a, b)), *result)
-            else:
-                _send_batch(comm, mine, result)
-            report.write_seconds += time.perf_counter() - t0
-        if fmt == "h5" and comm is not None and rank == 0:
-            t0 = time.perf_counter()
-            for src in range(1, size):
-                if r * size + src < len(pending):
-                    theirs = pending[r * size + src]
-                    store.write_batch(
-                        theirs[0], list(range(theirs[1], theirs[2])), *_recv_batch(comm, src)
-                    )
-            report.write_seconds += time.perf_counter() - t0
-        if comm is not None:
-            done = comm.allreduce(done)
+    try:
+        for r in range(math.ceil(len(pending) / size)):
+            mine = pending[r * size + rank] if r * size + rank < len(pending) else None
+            done = 0
+            if mine is not None:
+                split, a, b = mine
+                t0 = time.perf_counter()
+                result = simulate_batch(spec, split, a, b, device)
+                report.solve_seconds += time.perf_counter() - t0
+                done = b - a
+                report.trajectories += done
+                report.diverged += len(result[3])
+                report.divergences += [(split, a + m, s, t) for m, (s, t) in result[3].items()]
+                t0 = time.perf_counter()
+                if writer:
+                    store.write_batch(split, list(range(a, b)), *result)
+                else:
+                    _send_batch(comm, mine, result)
+                report.write_seconds += time.perf_counter() - t0
+            if fmt == "h5" and comm is not None and rank == 0:
+                t0 = time.perf_counter()
+                for src in range(1, size):
+                    if r * size + src < len(pending):
+                        theirs = pending[r * size + src]
+                        store.write_batch(
+                            theirs[0], list(range(theirs[1], theirs[2])), *_recv_batch(comm, src)
+                        )
+                report.write_seconds += time.perf_counter() - t0
+            if comm is not None:
+                done = comm.allreduce(done)
+            if bar is not None:
+                bar.update(done)
+            finished += done
+            if progress == "lines" and rank == 0 and done:  # a log file: plain lines
+                print(f"generate {spec.name}: {finished}/{total} trajectories", flush=True)
         if bar is not None:
-            bar.update(done)
-    if bar is not None:
-        bar.close()
+            bar.close()
+    except BaseException:
+        # a full disk, Ctrl-C, a dead rank: leave the store consistent for resuming (HDF5
+        # keeps only what it flushed; the batch being written is simulated again)
+        if bar is not None:
+            bar.close()
+        if store is not None and fmt == "h5":
+            store.close()
+        raise
 
     if comm is not None:
         comm.Barrier()

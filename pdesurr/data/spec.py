@@ -43,7 +43,8 @@ from pdesurr.config import (
     find_preset,
     load_toml,
 )
-from pdesurr.solvers import PDES, Stepper
+from pdesurr.memory import check_memory
+from pdesurr.solvers import PDES, ParameterError, Stepper
 
 SPLITS = ("train", "valid", "test")
 SECTIONS = ("dataset", "splits", "solver", "initial", "parameters", "time", "output")
@@ -83,6 +84,24 @@ def sample(dist: dict, generator: torch.Generator) -> float:
     if kind == "loguniform":
         return math.exp(math.log(args[0]) + (math.log(args[1]) - math.log(args[0])) * u)
     return args[min(int(u * len(args)), len(args) - 1)]
+
+
+def check_support(solver: SolverConfig, params: dict, source: str) -> None:
+    """Every value a distribution can draw is one the PDE accepts: the bounds of
+    ``uniform``/``loguniform`` (the PDEs' constraints are intervals) and every ``choice``;
+    checked before any store exists, so a bad bound never leaves a half-made store."""
+    kwargs = {k: v for k, v in solver.pde.items() if k != "kind"}
+    pde_cls = PDES[solver.pde["kind"]]
+    for key, dist in params.items():
+        ((kind, args),) = dist.items()
+        for value in args:
+            try:
+                pde_cls(**{**kwargs, key: value})
+            except ParameterError as e:
+                raise ConfigError(
+                    f"{source}: parameters.{key}: {kind} {args} can draw {value!r}, which "
+                    f"{solver.pde['kind']} refuses ({str(e).split(': ', 1)[-1]})"
+                ) from None
 
 
 @dataclass
@@ -160,7 +179,7 @@ class DatasetSpec:
             if kind in ("uniform", "loguniform") and not (
                 isinstance(args, list)
                 and len(args) == 2
-                and all(isinstance(a, int | float) for a in args)
+                and all(isinstance(a, int | float) and math.isfinite(a) for a in args)
                 and args[0] <= args[1]
                 and (kind == "uniform" or args[0] > 0)
             ):
@@ -184,7 +203,26 @@ class DatasetSpec:
                         f"{base['pde']['kind']} cannot vary {key} per trajectory",
                     )
             base["pde"][key] = sample(dist, torch.Generator().manual_seed(0))
-        solver_cfg = SolverConfig.from_dict(base, f"{source} (solver preset {preset_path})")
+        try:
+            solver_cfg = SolverConfig.from_dict(base, f"{source} (solver preset {preset_path})")
+        except ConfigError as e:  # the representative draw of a distribution was refused
+            for key, dist in params.items():
+                if f": pde.{key}: " in str(e):
+                    raise err(
+                        f"parameters.{key}",
+                        f"{dist} can draw {base['pde'][key]!r}, which {base['pde']['kind']} "
+                        f"refuses ({str(e).split(f'pde.{key}: ', 1)[1]})",
+                    ) from None
+            raise
+        check_memory(
+            pde_cls,
+            {k: v for k, v in solver_cfg.pde.items() if k != "kind"},
+            {**solver_cfg.resolved_run(), "batch": ds["batch"]},
+            "solver.pde",
+            "dataset.batch",
+            source,
+        )
+        check_support(solver_cfg, params, source)
 
         time = data.setdefault("time", {})
         for key in time:
@@ -343,7 +381,10 @@ class DatasetSpec:
         from pdesurr.spectral import spectral_resample
 
         traj = stepper.trajectory(
-            u0.to(device), self.frames_of(split) - 1, self.save_every, on_divergence="mask",
+            u0.to(device),
+            self.frames_of(split) - 1,
+            self.save_every,
+            on_divergence="mask",
             skip=self.spinup_steps,
         )
         for u in traj:

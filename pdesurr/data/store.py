@@ -22,7 +22,9 @@ trajectories never touch the same chunk, and a window reads only the chunks it n
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import numpy as np
 from pdesurr.config import ConfigError
 
 FORMAT = "pdesurr.dataset"
+HEADROOM = 256 << 10  # bytes kept free beyond a batch's data, for metadata (B-trees, JSON)
 FLAGS = ("complete", "diverged", "divergence_step", "divergence_time")
 
 
@@ -213,6 +216,7 @@ class StoreBase:
         rows = slice(indices[0], indices[-1] + 1)
         if rows.stop - rows.start != len(indices):
             raise ValueError("write_batch needs contiguous trajectory indices")
+        self.reserve(sum(np.asarray(v).nbytes for v in fields.values()))
         for name, values in fields.items():
             if not divergence:  # one call per field: the backend writes the chunks together
                 self.set(split, name, rows, values)
@@ -233,6 +237,78 @@ class StoreBase:
         self.set(split, "complete", rows, np.ones(n, dtype=bool))
         self.flush()
 
+    def reserve(self, nbytes: int) -> None:
+        """Refuse to start a write of ``nbytes`` that the disk cannot hold.
+
+        A write failing half-way leaves an HDF5 file unreadable (and h5py's handle unusable),
+        so the free space is checked before each batch: the store stays as it was after the
+        last complete batch, and the same command resumes once space is freed."""
+        need = int(nbytes * 1.05) + HEADROOM
+        free = shutil.disk_usage(self.path if self.path.is_dir() else self.path.parent).free
+        if free < need:
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on device while writing {self.path}: the next batch needs "
+                f"about {need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free; free some "
+                "space and run the same command to resume",
+                str(self.path),
+            )
+
     def statistics(self, split: str) -> dict:
         text = self.split_attrs(split).get("statistics")
         return json.loads(text) if text else {}
+
+    # --- integrity (pdesurr.data.integrity): damaged chunks are refused, named ----------
+    def cached_statistics(self, split: str) -> dict:
+        cache = self.__dict__.setdefault("_statistics_cache", {})
+        if split not in cache:
+            cache[split] = self.statistics(split)
+        return cache[split]
+
+    def read(self, split: str, name: str, index=slice(None)):
+        """``raw_read`` that turns a codec failure (checksum, truncated chunk) into a
+        StoreError naming the chunks at fault."""
+        try:
+            return self.raw_read(split, name, index)
+        except (IndexError, KeyError, TypeError):  # a wrong request, not a damaged chunk
+            raise
+        except Exception as e:  # zarr/numcodecs/h5py raise many types for a bad chunk
+            from pdesurr.data.integrity import describe, locate_unreadable
+
+            first = index[0] if isinstance(index, tuple) else index
+            n = self.n_trajectories(split) if self.has(split, "complete") else 0
+            rows = range(n)[first] if isinstance(first, slice) else np.atleast_1d(first)
+            bad = locate_unreadable(self, split, name, rows) if name in self.field_names else []
+            where = describe(bad) if bad else f"{split}/{name}"
+            raise StoreError(
+                f"{self.path}: unreadable chunk {where} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:120]}): the store is damaged; regenerate it"
+            ) from None
+
+    def check_chunks(self, split: str, names, rows=None) -> None:
+        """Refuse a split whose usable trajectories (or ``rows``) miss chunks of ``names``."""
+        from pdesurr.data.integrity import describe, missing_chunks
+
+        rows = self.usable(split) if rows is None else rows
+        missing = missing_chunks(self, split, names, rows)
+        if missing:
+            raise StoreError(
+                f"{self.path}: {len(missing)} chunk(s) of complete trajectories are missing "
+                f"({describe(missing)}): a truncated copy? They would read as zeros; copy the "
+                "store again or regenerate it"
+            )
+
+    def read_usable(self, split: str, field: dict, rows=None, frames=slice(None)):
+        """Field ``field`` of trajectories ``rows`` (default: the usable ones), frames
+        ``frames``, as ``(len(rows), T, [C], *S)``; damaged chunks raise StoreError."""
+        from pdesurr.data.integrity import check_values
+
+        rows = np.asarray(self.usable(split) if rows is None else rows, dtype=np.int64)
+        if rows.size == 0:
+            shape = self.array(split, field["name"]).shape
+            return np.zeros((0, *shape[1:]), dtype=self.array(split, field["name"]).dtype)
+        self.check_chunks(split, [field["name"]], rows)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        x = np.asarray(self.read(split, field["name"], (slice(lo, hi), frames)))[rows - lo]
+        check_values(self, split, field, x, rows)
+        return x

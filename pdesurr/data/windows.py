@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pdesurr.data.integrity import check_values
 from pdesurr.data.store import StoreError, open_store
 
 
@@ -57,6 +58,8 @@ class WindowDataset(Dataset):
                 raise StoreError(f"{path} has no split {split!r} (splits: {store.splits})")
             self.fields = store.fields
             self.trajectories = store.usable(split)
+            # a missing chunk would read as zeros: refuse the split, naming it
+            store.check_chunks(split, store.field_names, self.trajectories)
             times = np.asarray(store.read(split, "time"))
             self.frames = len(times)
             span = (history + horizon - 1) * stride
@@ -138,6 +141,7 @@ class WindowDataset(Dataset):
         parts = []
         for f in self.fields:
             x = np.asarray(store.read(self.split, f["name"], (traj, slice(t0, stop, self.stride))))
+            check_values(store, self.split, f, x[None], [traj])  # a damaged chunk is refused
             parts.append(x if f["channels"] > 1 else x[:, None])
         return torch.as_tensor(np.concatenate(parts, 1), dtype=self.dtype)
 
@@ -177,7 +181,7 @@ class WindowDataset(Dataset):
         store = self._handle()
         parts = []
         for f in self.fields:
-            x = np.asarray(store.read(self.split, f["name"]))[self.trajectories]
+            x = store.read_usable(self.split, f, self.trajectories)  # damaged chunks refused
             parts.append(x if f["channels"] > 1 else x[:, :, None])
         return MemoryWindows(self, torch.as_tensor(np.concatenate(parts, 2), dtype=self.dtype))
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from pdesurr.data.store import open_store
+from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics as M
 from pdesurr.evaluation.reference import store_pde
 from pdesurr.evaluation.rollout import StepFn, rollout
@@ -41,7 +41,8 @@ CONVENTIONS = {
     "mse": "mean over channels and space",
     "rel_l2": "||p - t|| / ||t|| over channels and space",
     "nrmse_pdebench": "PDEBench nRMSE: per-channel RMS error / RMS truth, mean over channels",
-    "vrmse_the_well": "The Well VRMSE: per-channel sqrt(MSE / (var truth + 1e-7)), channel mean",
+    "vrmse_the_well": "The Well VRMSE: per-channel sqrt(MSE / (torch.std(truth)^2 + 1e-7)), "
+    "unbiased std (N - 1), channel mean",
     "correlation": "Pearson correlation over channels and space (PDE-Refiner)",
     "spectral_error": "The Well bands: sum|p_hat - t_hat|^2 / sum|t_hat|^2 per log-spaced band",
 }
@@ -55,16 +56,16 @@ def load_trajectories(store, split: str, history: int, steps: int | None, stride
     if steps is None:
         steps = available - history
     if history + steps > available:
-        raise ValueError(
+        raise StoreError(
             f"{history} context + {steps} steps at stride {stride} need "
             f"{(history + steps - 1) * stride + 1} frames; the store has {len(times)}"
         )
     if steps < 1:
-        raise ValueError(f"nothing to score: {available} frames, {history} of them context")
+        raise StoreError(f"nothing to score: {available} frames, {history} of them context")
     sel = slice(0, (history + steps - 1) * stride + 1, stride)
     parts = []
     for f in store.fields:
-        x = np.asarray(store.read(split, f["name"]))[indices][:, sel]
+        x = store.read_usable(split, f, indices, sel)  # damaged chunks are refused, named
         parts.append(x if f["channels"] > 1 else x[:, :, None])
     frames = torch.as_tensor(np.concatenate(parts, 2))
     return indices, frames, times[sel]

@@ -7,9 +7,16 @@ exactly zero (correlation: one) for identical inputs.
 * ``mse``: mean over channels and space of ``(p - t)^2``.
 * ``rel_l2``: ``||p - t|| / ||t||`` over channels and space together.
 * ``nrmse_pdebench``: PDEBench's nRMSE (Takamoto et al. 2022): per channel
-  ``sqrt(mean_S (p - t)^2) / sqrt(mean_S t^2)``, then the mean over channels.
+  ``sqrt(mean_S (p - t)^2) / sqrt(mean_S t^2)`` (no epsilon), then the mean over channels.
+  Source: ``pdebench/models/metrics.py``, ``metric_func`` (``err_nMSE``: the per-channel
+  RMSE over space divided by the per-channel RMS of the target, averaged over batch and
+  channels).
 * ``vrmse_the_well``: The Well's VRMSE (Ohana et al. 2024): per channel
-  ``sqrt(mean_S (p - t)^2 / (mean_S (t - mean_S t)^2 + 1e-7))``, then the mean over channels.
+  ``sqrt(mean_S (p - t)^2 / (std_S(t)^2 + 1e-7))`` where ``std_S`` is ``torch.std``, the
+  unbiased estimate ``sum_S (t - mean_S t)^2 / (N - 1)`` over the ``N`` spatial points,
+  then the mean over channels. Source: ``the_well/benchmark/metrics/spatial.py``
+  (``VRMSE`` = ``NRMSE`` with ``norm_mode="std"``: ``sqrt(MSE / (torch.std(y) ** 2 + eps))``,
+  ``eps = 1e-7``); The Well reports one value per field, pdesurr averages the fields.
 * ``rel_l1_poseidon``: Poseidon's relative L1 error in percent (Herde et al. 2024,
   arXiv:2405.19101): per sample ``100 sum|p - t| / sum|t|`` over space and the channels of
   a group, then the mean over channel groups (one group of all channels by default).
@@ -54,7 +61,7 @@ def nrmse_pdebench(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
 def vrmse_the_well(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     s = _space(true)
-    var = ((true - true.mean(s, keepdim=True)) ** 2).mean(s)
+    var = true.var(dim=s, correction=1)  # torch.std(y) ** 2, as The Well: unbiased, N - 1
     return (((pred - true) ** 2).mean(s) / (var + EPS_WELL)).sqrt().mean(-1)
 
 

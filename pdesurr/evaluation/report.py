@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from pdesurr import strict_json
 
 SUMMARY_METRICS = ("rel_l2", "mse", "nrmse_pdebench", "vrmse_the_well", "correlation")
 
@@ -79,5 +80,5 @@ def write_report(
         from pdesurr.evaluation.report_plots import plot_report
 
         info["plots"] = [str(p) for p in plot_report(ds, pred, true, out_dir, label=label)]
-    (out_dir / "summary.json").write_text(json.dumps(info, indent=1))
+    (out_dir / "summary.json").write_text(strict_json.dumps(info, indent=1))
     return info

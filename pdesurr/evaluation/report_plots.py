@@ -196,7 +196,7 @@ def _vrmse_note(true) -> str:
     a = _numpy(true)
     a = a.reshape(*a.shape[:3], -1)
     with _quiet():
-        var = np.nanmean(np.nanvar(a, axis=-1), axis=(0, 1))  # per channel
+        var = np.nanmean(np.nanvar(a, axis=-1, ddof=1), axis=(0, 1))  # per channel
     var = var[np.isfinite(var)]
     if var.size and EPS_WELL > 0.01 * var.min():
         return f"\n(eps = {EPS_WELL:g} vs var(truth) = {var.min():.2g}: understated)"

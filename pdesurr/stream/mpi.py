@@ -15,11 +15,18 @@ producer ``credits`` at the start and one more for each sample it has put in its
 so at most ``capacity + producers x credits`` samples exist on the trainer side, and a
 producer with no credit waits (throttled, never dropped). At the end the trainer sends
 stop, keeps draining (discarding) until every live producer has said bye, then returns:
-no producer is left blocked in a ``Send``. Producers send a heartbeat at most once a
-second; a producer silent for ``timeout`` seconds is declared dead and the trainer goes on
-with the others (with MPICH's default cleanup, a rank that crashes ends the whole job
-instead: resume it from the last checkpoint; ``mpiexec -disable-auto-cleanup`` keeps the
-others running).
+no producer is left blocked in a ``Send``.
+
+Faults. Producers send a heartbeat at most once a second; a producer silent for
+``timeout`` seconds (hung, frozen, its node unreachable) is declared dead, reported at
+once through ``on_dead``, and the trainer goes on with the others; since that rank will
+never reach ``MPI_Finalize``, the job ends after training, with the final checkpoint
+written, the summary printed and exit code 4 (``pdesurr train`` does this at the CLI
+edge): the same command resumes. A producer that *crashes* (killed, segfault) ends the
+whole job at once under MPICH, with or without ``mpiexec -disable-auto-cleanup`` (the
+trainer's receives from any rank fail once a peer is gone): ``mpiexec`` names the PID
+and host of the failed process (the trainer's first log line maps PIDs to ranks), and the
+last periodic checkpoint (``train.checkpoint_every``) is where the same command resumes.
 """
 
 from __future__ import annotations
@@ -129,7 +136,9 @@ class MPIReceiver:
         n_cond: int,
         credits: int,
         timeout: float,
+        on_dead=None,
     ):
+        self.on_dead = on_dead  # called as on_dead(rank, why) when a producer is declared dead
         self.comm, self.producers, self.buffer, self.ledger = comm, producers, buffer, ledger
         self.shape, self.n_cond, self.credits, self.timeout = (
             tuple(sample_shape),
@@ -202,13 +211,17 @@ class MPIReceiver:
                     self.ledger.finished.add(src)
 
     def _check_silence(self) -> None:
-        now = time.monotonic()
+        now, declared = time.monotonic(), []
         with self.ledger.lock:
             for p in self.producers:
                 if p in self.ledger.finished or p in self.ledger.dead:
                     continue
                 if now - self.ledger.heard.get(p, now) > self.timeout:
                     self.ledger.dead[p] = f"silent for more than {self.timeout:g} s"
+                    declared.append(p)
+        for p in declared:  # outside the lock: the callback may log, flush, take time
+            if self.on_dead is not None:
+                self.on_dead(p, self.ledger.dead[p])
 
     def poll(self) -> None:
         self.ledger.close_when_over(len(self.producers), self.buffer)

@@ -79,7 +79,12 @@ def produce(
         for j, frame in enumerate(spec.stored_frames(stepper, u0, device)):
             recent.append(frame)
             yield ("alive",)
-            for m, (step, time) in stepper.diverged.items():
+            diverged = dict(stepper.diverged)
+            overflow = (~torch.isfinite(frame.flatten(1)).all(1)).nonzero().flatten().tolist()
+            for m in overflow:  # finite in the solver, not in the stored dtype: the same
+                step = spec.spinup_steps + j * spec.save_every  # rule as offline generation
+                diverged.setdefault(m, (step, step * spec.dt))
+            for m, (step, time) in diverged.items():
                 if a + m in emitted and a + m not in dead:
                     dead.add(a + m)
                     yield ("diverged", a + m, int(step), float(time))

@@ -32,14 +32,18 @@ from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
 from pdesurr.training import objectives
 from pdesurr.training.checkpoint import (
+    CheckpointError,
     load_training_state,
     load_weights,
     read_config,
+    recover,
     save_checkpoint,
 )
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.metrics_log import MetricsLog
+from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import Recipe
+from pdesurr.training.resume import check_resume
 from pdesurr.training.sampler import StepSampler
 from pdesurr.training.surrogate import Surrogate
 
@@ -88,11 +92,19 @@ class OfflineBatches:
         pass
 
 
+class NonFiniteLoss(RuntimeError):
+    """Training produced a non-finite loss, gradient or weight; the message names the step
+    and the last good checkpoint (never overwritten by the bad state)."""
+
+
 @dataclass
 class FitResult:
     step: int
     history: list = field(default_factory=list)
     checkpoint: Path | None = None
+    notes: list = field(default_factory=list)  # what the caller should tell the user
+    nothing_to_do: bool = False
+    exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -209,12 +221,14 @@ def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device) -> dict
 def fit(
     recipe: Recipe,
     ctx: DistContext = SINGLE,
-    progress: bool = True,
+    progress: bool | str | None = True,
     stop_after: int | None = None,
     resume: bool = True,
     batches=None,
 ) -> FitResult:
     """Train ``recipe``; ``stop_after`` ends early (as a job's wall-time would).
+    ``progress``: ``"bar"`` (or True), ``"lines"`` (one plain line per log interval, for a
+    log file) or None (see :mod:`pdesurr.training.progress`).
 
     ``batches`` supplies the training data (``next(step) -> (frames, cond)`` or None when
     the stream is exhausted, ``state_dict``, ``load_state_dict``, ``metrics``): by default
@@ -245,22 +259,41 @@ def fit(
     if opt_cfg["ema"] > 0:
         ema = AveragedModel(surrogate, multi_avg_fn=get_ema_multi_avg_fn(opt_cfg["ema"]))
     start = 0
+    if resume and ctx.is_main:
+        recover(ckpt_dir)  # a crash between the renames of a save left .tmp / .old
+    if ctx.active:
+        torch.distributed.barrier()
+    notes = []
     if resume and ckpt_dir.exists():
         saved = read_config(ckpt_dir)
         if saved["model"] != json.loads(json.dumps(config["model"])):
-            raise ValueError(
+            raise CheckpointError(
                 f"{ckpt_dir} holds a different model ({saved['model']['kind']}, "
-                f"{saved['model']['args']}); use another train.out"
+                f"{saved['model']['args']}); use another train.out or --restart"
             )
+        notes = check_resume(ckpt_dir, saved, config)
         state = load_training_state(ckpt_dir)
-        surrogate.load_state_dict(state["surrogate"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
+        try:
+            surrogate.load_state_dict(state["surrogate"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(
+                f"{ckpt_dir}/training_state.pt does not fit this run: {str(e).splitlines()[0]}"
+            ) from None
         torch.set_rng_state(state["rng"])
         batches.load_state_dict(state["ledger"])
         start = int(state["step"])
+    end = opt_cfg["steps"] if stop_after is None else min(opt_cfg["steps"], stop_after)
+    if start >= end:  # never relabel a checkpoint backwards: leave it untouched
+        return FitResult(
+            step=start,
+            checkpoint=ckpt_dir,
+            notes=[*notes, f"checkpoint already at step {start} \u2265 {end}: nothing to do"],
+            nothing_to_do=True,
+        )
     objective = Objective(surrogate, recipe)
     runner = DistributedDataParallel(objective) if ctx.active else objective
     amp = opt_cfg["amp"] and device.type == "cuda"
@@ -268,16 +301,15 @@ def fit(
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     log_file = MetricsLog(out) if ctx.is_main else None
-    bar = None
-    if progress and ctx.is_main:
-        from tqdm import tqdm
-
-        bar = tqdm(total=opt_cfg["steps"], initial=start, unit="step", desc="train")
-    history, end = [], opt_cfg["steps"] if stop_after is None else min(opt_cfg["steps"], stop_after)
+    bar = Progress(progress if ctx.is_main else None, opt_cfg["steps"], start)
+    history = []
     t_last, samples = time.perf_counter(), 0
 
     def checkpoint(step, data_state):
         weights = (ema.module if ema is not None else surrogate).model.state_dict()
+        bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
+        if bad:
+            stop(step, f"non-finite weights ({bad[:3]})")
         state = {
             "surrogate": surrogate.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -293,6 +325,23 @@ def fit(
             ckpt_dir, weights, {**config, "step": step, "metrics": metrics}, state
         )
 
+    def stop(step, what):
+        """End the run at the first non-finite value, keeping the last good checkpoint."""
+        bar.close()
+        if log_file:
+            log_file.write({"step": step, "error": what})
+            log_file.close()
+        kept = read_config(ckpt_dir).get("step") if (ckpt_dir / "config.json").is_file() else None
+        saved = (
+            f"the last good checkpoint ({ckpt_dir}, step {kept}) is kept"
+            if kept is not None
+            else "no checkpoint was written"
+        )
+        raise NonFiniteLoss(
+            f"training diverged at step {step}: {what}; {saved}; try a smaller optim.lr, "
+            "a tighter optim.grad_clip or a longer optim.warmup"
+        )
+
     step = start
     for step in range(start, end):
         got = batches.next(step)
@@ -306,6 +355,17 @@ def fit(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt_cfg["grad_clip"])
+        finite = torch.stack([loss.detach().float(), grad_norm.float()]).isfinite().all()
+        if ctx.active:  # every rank stops at the same step
+            flag = finite.to(torch.int32)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = flag.bool()
+        if not finite:  # before optimizer.step: the weights stay the last good ones
+            stop(
+                step + 1,
+                f"non-finite loss ({float(loss.detach()):.3g}) or gradient norm "
+                f"({float(grad_norm):.3g})",
+            )
         optimizer.step()
         scheduler.step()
         if ema is not None:
@@ -343,10 +403,8 @@ def fit(
             history.append(record)
             if log_file:
                 log_file.write(record)
-            if bar is not None:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
-        if bar is not None:
-            bar.update(1)
+            bar.record(record)
+        bar.update(1)
         ckpt_every = t["checkpoint_every"]
         if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
             data_state = batches.state_dict()  # on every rank: online trainers gather theirs
@@ -373,11 +431,10 @@ def fit(
     path = checkpoint(end, data_state) if ctx.is_main else None
     if ctx.active:
         torch.distributed.barrier()
-    if bar is not None:
-        bar.close()
+    bar.close()
     if log_file:
         log_file.close()
-    return FitResult(step=end, history=history, checkpoint=path)
+    return FitResult(step=end, history=history, checkpoint=path, notes=notes)
 
 
 def load_for_inference(path):

@@ -3,17 +3,22 @@
 ``runs/<name>/metrics.jsonl`` holds one record per logged step (append mode, so a resumed
 run continues the file); with the ``tensorboard`` package present, the same numbers go to
 ``runs/<name>/tensorboard/`` (``tensorboard --logdir runs``).
+
+Every line is strict JSON (:mod:`pdesurr.strict_json`: a non-finite number is written as
+the string ``"nan"``/``"inf"``, never a bare ``NaN``), so any JSON reader parses the file.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from pdesurr import strict_json
 
 
 class MetricsLog:
     def __init__(self, out: Path, tensorboard: bool = True):
-        self.file = (out / "metrics.jsonl").open("a")
+        self.path = out / "metrics.jsonl"
+        self.file = self.path.open("a")
         self.writer = None
         if tensorboard:
             try:
@@ -24,8 +29,13 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(out / "tensorboard"))
 
     def write(self, record: dict) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(strict_json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as e:  # name the file: a bare flush error does not
+            raise OSError(
+                e.errno, f"{e.strerror} while writing {self.path}", str(self.path)
+            ) from None
         if self.writer is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, int | float):

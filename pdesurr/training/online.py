@@ -20,6 +20,9 @@ received) and the buffer, so a resumed run neither repeats nor skips any.
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +38,8 @@ from pdesurr.training.checkpoint import load_training_state
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
 from pdesurr.training.recipe import Recipe
+
+EXIT_PRODUCER_DIED = 4  # the job ends (MPI_Abort) after a producer rank was declared dead
 
 ONLINE_SCHEMA = {
     "trajectories": (int, ...),
@@ -260,6 +265,21 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
     channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)
     sample_shape = (recipe.data["history"] + recipe.horizon, channels, *spec.output_shape)
     is_trainer = rank < n_trainers
+    # who is where: mpiexec reports a crashed process by PID and host, this maps it to a rank
+    places = comm.gather((os.getpid(), socket.gethostname()), root=0)
+    if rank == 0:
+        every = recipe.train["checkpoint_every"]
+        saved = f"every {every} steps" if every else "at the end only (train.checkpoint_every = 0)"
+        roles = ", ".join(
+            f"{r} {'trainer' if r < n_trainers else 'producer'} (pid {pid} on {host})"
+            for r, (pid, host) in enumerate(places)
+        )
+        log(
+            f"online MPI job, ranks: {roles}; checkpoints to {recipe.train['out']} {saved}; "
+            "if a rank crashes, mpiexec ends the job naming its pid: run the same command "
+            "to resume from the last checkpoint"
+        )
+        sys.stdout.flush()
     sub = comm.Split(0 if is_trainer else 1, rank)
     buffer = ledger = merged = None
     if is_trainer:
@@ -296,6 +316,14 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         return None, None
     mine = [n_trainers + p for p in range(n_producers) if p % n_trainers == rank]
     ctx = init_from_mpi(sub, recipe.train["device"]) if n_trainers > 1 else SINGLE
+
+    def declared_dead(p, why):  # said at once, flushed: the job may end abruptly later
+        log(
+            f"producer rank {p} {why}: declared dead; training goes on with the other "
+            "producers, then writes its checkpoint and ends the job (exit 4)"
+        )
+        sys.stdout.flush()
+
     receiver = MPIReceiver(
         comm,
         mine,
@@ -305,10 +333,13 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         len(window.conditioning),
         credits,
         cfg["producer_timeout"],
+        on_dead=declared_dead,
     ).start()
     batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx)
     try:
-        result = fit(recipe, ctx, progress and rank == 0, stop_after, resume, batches=batches)
+        result = fit(
+            recipe, ctx, progress if rank == 0 else None, stop_after, resume, batches=batches
+        )
     finally:
         dead = receiver.stop()
     parts = sub.gather((ledger.state_dict(), dict(ledger.dead)), root=0)
@@ -325,10 +356,6 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         log(f"producer rank {p} died ({total.dead[p]}); training went on with the others")
     for traj, (step, t) in sorted(total.diverged.items()):
         log(f"trajectory {traj} diverged at step {step} (t = {t:.6g}); its producer moved on")
-    if total.dead or dead:  # a hung rank never reaches MPI_Finalize: end the job
-        log(f"checkpoint written to {result.checkpoint}; aborting the job for the dead producers")
-        import sys
-
-        sys.stdout.flush()
-        comm.Abort(4)
+    if total.dead or dead:  # a hung rank never reaches MPI_Finalize: the CLI ends the job
+        result.exit_code = EXIT_PRODUCER_DIED
     return result, total

@@ -26,6 +26,7 @@ from pdesurr.config import (
     CATALOGUE_ROOT,
     ConfigError,
     _suggest,
+    check_device,
     check_kwargs,
     check_section,
     load_toml,
@@ -190,6 +191,9 @@ class Recipe:
         for key in ("eval_every", "log_every", "eval_windows"):
             if t[key] < 1:
                 raise self._err(f"train.{key}", f"must be >= 1, got {t[key]}")
+        check_device(t["device"], "train.device", self.source)
+        if isinstance(self.online, dict) and "device" in self.online:
+            check_device(self.online["device"], "online.device", self.source)
 
     @property
     def horizon(self) -> int:
