@@ -196,3 +196,18 @@ def test_train_evaluate_benchmark_on_a_well_dir(tmp_path, monkeypatch, capsys):
     assert main(["benchmark", "s.toml", "--no-plots", "--quiet"]) == 0
     table = (tmp_path / "bench" / "table.md").read_text()
     assert "| fno |" in table and "| persistence |" in table
+
+
+def test_foreign_non_finite_values_are_refused_naming_split_and_field(tmp_path):
+    # a NaN in a foreign file would be trained on; the store interface refuses it as it
+    # refuses damaged pdesurr stores (pdesurr.data.integrity)
+    path = tmp_path / "1D_Advection_Sols_beta0.1.hdf5"
+    write_pdebench_1d(path)  # 10 samples: PDEBench's first 10 % are test, the rest train
+    with h5py.File(path, "r+") as f:
+        f["tensor"][9, 2, 5] = np.nan  # the last train trajectory
+    store = open_store(path)
+    field = store.fields[0]
+    with pytest.raises(StoreError, match=f"train/{field['name']} holds non-finite values in"):
+        store.read_usable("train", field)
+    assert np.isfinite(store.read_usable("test", field)).all()
+    store.close()

@@ -226,6 +226,34 @@ class ForeignStore:
     def missing_chunks(self, split: str) -> list[str]:
         return []
 
+    def cached_statistics(self, split: str) -> dict:
+        """No recorded exact per-channel bounds (pdesurr's generator records them; these
+        files do not): the integrity checks of :mod:`pdesurr.data.integrity` then test
+        finiteness only."""
+        return {}
+
+    def check_chunks(self, split: str, names, rows=None) -> None:
+        """Nothing to check before reading: these are HDF5 files, which have no per-chunk
+        files to lose (a truncated file fails when it is opened); a chunk that does not
+        decode is named by :meth:`read_usable` when it is read."""
+
+    def read_usable(self, split: str, field: dict, rows=None, frames=slice(None)):
+        """Field ``field`` of trajectories ``rows`` (default: all), frames ``frames``, as
+        ``(len(rows), T, [C], *S)``; an undecodable chunk or a non-finite value is refused,
+        naming the file's split and field (a trainer would otherwise learn from it)."""
+        rows = np.asarray(self.usable(split) if rows is None else rows, dtype=np.int64)
+        name = field["name"]
+        try:
+            x = np.asarray(self.read(split, name, (rows, frames)))
+        except (OSError, ValueError) as e:  # h5py: a chunk that fails its filter or is cut
+            raise StoreError(f"{self.path}: {split}/{name} is unreadable ({e})") from None
+        if not np.isfinite(x).all():
+            bad = sorted({int(rows[i]) for i in np.argwhere(~np.isfinite(x))[:, 0]})
+            raise StoreError(
+                f"{self.path}: {split}/{name} holds non-finite values in trajectories {bad[:5]}"
+            )
+        return x
+
     def close(self) -> None:
         for h in getattr(self, "handles", []):
             h.close()
