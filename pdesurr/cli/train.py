@@ -22,6 +22,12 @@ from pdesurr.training.recipe import Recipe
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pdesurr.training.physics_recipe import is_physics_recipe
+
+    if is_physics_recipe(args.recipe, list(args.set)):  # PINN recipes: pdesurr/cli/physics.py
+        from pdesurr.cli import physics
+
+        return physics.train(args)
     comm = world_comm()
     recipe = Recipe.load(args.recipe, list(args.set))
     store = Path(recipe.data["store"])

@@ -144,7 +144,7 @@ class PhysicsRecipe:
         for key in ("points_x", "points_t", "windows"):
             if p[key] < 1:
                 raise self._err(f"physics.{key}", f"must be >= 1, got {p[key]}")
-        if self.causal["chunks"] < 1 or self.causal["chunks"] > p["points_t"]:
+        if p["method"] == "causal" and not 1 <= self.causal["chunks"] <= p["points_t"]:
             raise self._err("physics.causal.chunks", "must be in [1, physics.points_t]")
         if p["method"] == "lagrangian" and p["windows"] != 1:
             raise self._err("physics.windows", "the Lagrangian trainer uses one window")
