@@ -71,12 +71,8 @@ SCHEMA = {
         "checkpoint_every": (int, 0),
     },
 }
-RESIDUAL_OF = {
-    "convection": "convection",
-    "burgers": "burgers",
-    "allen_cahn": "allen_cahn",
-    "kuramoto_sivashinsky": "kuramoto_sivashinsky",
-}
+# 1D PDEs a PINN can be trained on: the residual registry uses the solver's name
+TRAINABLE = ("convection", "burgers", "allen_cahn", "kuramoto_sivashinsky")
 
 
 def is_physics_recipe(name: str | Path, overrides=()) -> bool:
@@ -158,9 +154,9 @@ class PhysicsRecipe:
                 raise self._err(f"train.{key}", f"must be >= 1, got {self.train[key]}")
 
     def residual_kind(self, pde_kind: str) -> str:
-        if pde_kind not in RESIDUAL_OF:
-            raise self._err("physics.reference", f"no PINN residual for PDE {pde_kind!r}")
-        kind = RESIDUAL_OF[pde_kind]
+        if pde_kind not in TRAINABLE:
+            raise self._err("physics.reference", f"no 1D PINN trainer for PDE {pde_kind!r}")
+        kind = pde_kind
         if self.physics["method"] == "lagrangian" and kind not in ("convection", "burgers"):
             raise self._err(
                 "physics.method", f"lagrangian is for convection and Burgers, not {kind}"
