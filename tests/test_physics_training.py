@@ -125,3 +125,29 @@ def test_recipe_errors_name_the_key(tmp_path):
         recipe(tmp_path, network__coords=["x"])
     with pytest.raises(ConfigError, match="physics.causal.chunks"):
         recipe(tmp_path, "causal", physics__causal={"chunks": 99})
+
+
+class StaticMap(nn.Module):
+    """X = x0 + 0.3 sin x0 (no time dependence) and u = sin(2 X)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    def forward(self, p):
+        d = 0.3 * torch.sin(p[:, 0])
+        return torch.stack([d, torch.sin(2 * (p[:, 0] + d))], 1)
+
+
+@pytest.mark.parametrize("engine", ["autograd", "func"])
+def test_lagrangian_residuals_use_the_eulerian_second_derivative(engine, gen):
+    from pdesurr.physics import RESIDUALS
+    from pdesurr.physics.lagrangian import residuals
+
+    nu, c = 0.1, 2.0
+    p = torch.rand(32, 2, generator=gen, dtype=torch.float64) * 6
+    r_x, r_u = residuals(StaticMap(), RESIDUALS["convection"](c, nu), p, engine)
+    x = p[:, 0] + 0.3 * torch.sin(p[:, 0])
+    assert torch.allclose(r_x, torch.full_like(r_x, -c))  # X_t = 0
+    # u_t = 0 and d^2/dX^2 sin(2X) = -4 sin(2X): r_u = 4 nu sin(2X), to round-off
+    assert torch.allclose(r_u, 4 * nu * torch.sin(2 * x), atol=1e-12)
