@@ -23,6 +23,8 @@ def test_train_then_evaluate(tmp_path, recipe, capsys):
     sets = [a for s in small for a in ("--set", s)]
     assert main(["train", recipe, *sets, "--quiet"]) == 0
     assert "PINN to step 10" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "run" / "checkpoint")]) == 0
+    assert "physics-informed checkpoint" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "run" / "checkpoint")]) == 0
     out = tmp_path / "run" / "eval"
     summary = json.loads((out / "summary.json").read_text())

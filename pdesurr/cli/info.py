@@ -93,7 +93,12 @@ def describe_dataset(path: Path) -> str:
 def describe_checkpoint(path: Path) -> str:
     """A human summary of a training checkpoint."""
     from pdesurr.training.checkpoint import build_model, load_weights, read_config
+    from pdesurr.training.physics_checkpoint import is_pinn_checkpoint
 
+    if is_pinn_checkpoint(path):  # physics-informed: pdesurr/cli/physics.py
+        from pdesurr.cli.physics import describe
+
+        return describe(path)
     config = read_config(path)
     model = build_model(config)
     load_weights(path, model)
