@@ -153,10 +153,13 @@ def test_bad_recipes_name_the_key(store, tmp_path, sets, key):
 
 def test_catalogue_recipes_and_suites_load():
     from pdesurr.evaluation.suite import load_suite
+    from pdesurr.training.physics_recipe import PhysicsRecipe, is_physics_recipe
 
     for path in (Path(__file__).parent.parent / "train").glob("*.toml"):
         if path.stem.startswith("bench_"):
             assert load_suite(path)["models"]
+        elif is_physics_recipe(path):  # PINN recipes: a [physics] table, their own schema
+            PhysicsRecipe.load(path)
         else:
             Recipe.load(path)
 

@@ -42,7 +42,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pdesurr.evaluation.evaluate import evaluate
     from pdesurr.evaluation.report import write_report
     from pdesurr.training.checkpoint import load_surrogate
+    from pdesurr.training.physics_checkpoint import is_pinn_checkpoint
 
+    if is_pinn_checkpoint(args.checkpoint):  # scored on its reference: pdesurr/cli/physics.py
+        from pdesurr.cli import physics
+
+        return physics.evaluate(args)
+    if args.data is None:
+        raise ConfigError("evaluate: --data STORE is required for a grid surrogate checkpoint")
     # everything checked before the rollout: arguments, device, output, checkpoint, store
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps {args.steps}: must be >= 1 (the rollout length)")
@@ -165,7 +172,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 def add_parsers(sub) -> None:
     p = sub.add_parser("evaluate", help="roll a checkpoint out on a store and score it")
     p.add_argument("checkpoint")
-    p.add_argument("--data", required=True, help="dataset store")
+    p.add_argument("--data", help="dataset store (not for PINN checkpoints)")
     p.add_argument("--split", default="test")
     p.add_argument("--steps", type=int, help="rollout length (default: all frames)")
     p.add_argument("--context", type=int, help="frames never scored (default: the history)")

@@ -95,7 +95,12 @@ def describe_dataset(path: Path) -> str:
 def describe_checkpoint(path: Path) -> str:
     """A human summary of a training checkpoint."""
     from pdesurr.training.checkpoint import load_surrogate
+    from pdesurr.training.physics_checkpoint import is_pinn_checkpoint
 
+    if is_pinn_checkpoint(path):  # physics-informed: pdesurr/cli/physics.py
+        from pdesurr.cli.physics import describe
+
+        return describe(path)
     surrogate, config = load_surrogate(path)  # any format; weights checked against hashes
     n_params = sum(p.numel() for p in surrogate.model.parameters())
     data, prov = config["data"], config.get("provenance", {})

@@ -26,6 +26,12 @@ ABORT_GRACE = 2.0  # s for mpiexec to forward the last lines before the job is a
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pdesurr.training.physics_recipe import is_physics_recipe
+
+    if is_physics_recipe(args.recipe, list(args.set)):  # PINN recipes: pdesurr/cli/physics.py
+        from pdesurr.cli import physics
+
+        return physics.train(args)
     comm = world_comm()
     recipe = Recipe.load(args.recipe, list(args.set))
     check_output(recipe.train["out"], "train.out")  # before any work: the run can be saved

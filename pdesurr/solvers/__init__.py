@@ -3,6 +3,9 @@
 ``PDES`` is the registry presets name with ``[pde] kind = ...``.
 """
 
+from pdesurr.solvers.allen_cahn import AllenCahn
+from pdesurr.solvers.burgers import Burgers
+from pdesurr.solvers.convection import Convection
 from pdesurr.solvers.integrators import INTEGRATORS
 from pdesurr.solvers.kuramoto_sivashinsky import KuramotoSivashinsky
 from pdesurr.solvers.navier_stokes import NavierStokes2D
@@ -15,9 +18,15 @@ PDES: dict[str, type[PDE]] = {
     "navier_stokes_2d": NavierStokes2D,
     "kuramoto_sivashinsky": KuramotoSivashinsky,
     "quasi_geostrophic": QuasiGeostrophic,
+    "allen_cahn": AllenCahn,
+    "burgers": Burgers,
+    "convection": Convection,
 }
 
 __all__ = [
+    "AllenCahn",
+    "Burgers",
+    "Convection",
     "INTEGRATORS",
     "PDES",
     "PDE",

@@ -1,0 +1,118 @@
+r"""Viscous Burgers in 1D, conservative form, periodic on ``[origin, origin + L)``.
+
+.. math::
+
+    u_t + \tfrac12 (u^2)_x = \nu\, u_{xx}, \qquad \hat L(k) = -\nu k^2, \qquad
+    \hat N(\hat u) = -\tfrac12\, i k\, \mathcal P \widehat{u^2}
+
+``viscosity = nu``, ``k = 2 pi n / L``, ``P`` the 2/3 rule (``dealias``). For smooth ``u``
+this is ``u_t + u u_x - nu u_xx = 0``, the form of
+:class:`pdesurr.physics.burgers.BurgersResidual`. ``origin`` as in
+:mod:`pdesurr.solvers.allen_cahn`.
+
+Analytic check (tests): Cole-Hopf, ``u = -2 nu phi_x / phi`` with
+``phi = b + cos(k x) e^{-nu k^2 t}`` (``b > 1``), initial condition ``"cole_hopf"``.
+
+Good values: ``u_0 = -sin(pi x)`` on ``[-1, 1)``, ``nu = 0.01/pi`` (Raissi et al. 2019),
+``N >= 1024`` and ``dt <= 1e-4`` to resolve the steep front near ``t = 1/pi``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pdesurr.solvers.pde import PDE, check, real_dtype
+from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
+
+
+class Burgers(PDE):
+    """Viscous Burgers (see the module docstring).
+
+    Args:
+        resolution: grid points ``N`` (even).
+        length: domain length ``L``.
+        origin: coordinate of grid point 0.
+        viscosity: ``nu >= 0``.
+        dealias: 2/3 rule on ``u^2``.
+    """
+
+    name = "burgers"
+
+    def __init__(
+        self,
+        resolution: int = 256,
+        length: float | str = "2pi",
+        origin: float = 0.0,
+        viscosity: float = 0.01,
+        dealias: bool = True,
+    ):
+        check(
+            isinstance(resolution, int) and resolution >= 8 and resolution % 2 == 0,
+            "resolution",
+            f"must be an even integer >= 8, got {resolution}",
+        )
+        try:
+            length = parse_length(length)
+        except ValueError as e:
+            check(False, "length", str(e))
+        check(length > 0, "length", f"must be > 0, got {length}")
+        check(viscosity >= 0, "viscosity", f"must be >= 0, got {viscosity}")
+        self.resolution, self.length, self.origin = resolution, length, float(origin)
+        self.viscosity, self.dealias = float(viscosity), bool(dealias)
+        self.grid = Grid((resolution,), (length,))
+        self.fields = (Field("u", long_name="velocity u"),)
+
+    def parameters(self) -> dict:
+        return {
+            "resolution": self.resolution,
+            "length": self.length,
+            "origin": self.origin,
+            "viscosity": self.viscosity,
+            "dealias": self.dealias,
+        }
+
+    def system(self, device, dtype, batch: int) -> SpectralSystem:
+        (k,) = self.grid.wavenumbers(real_dtype(dtype), device)
+        (nyq,) = self.grid.nyquist_masks(device)
+        linear = (-self.viscosity * k * k)[None, None]
+        half_dx = -0.5 * derivative_symbol(k, 1, nyq)
+        if self.dealias:
+            half_dx = half_dx * dealias_mask(self.grid, device)
+        grid = self.grid
+
+        def nonlinear(u_hat: torch.Tensor) -> torch.Tensor:
+            u = grid.irfft(u_hat)
+            return half_dx * grid.rfft(u * u)
+
+        return SpectralSystem(linear=linear, nonlinear=nonlinear)
+
+    def x(self, dtype=torch.float64, device=None) -> torch.Tensor:
+        return self.origin + self.grid.coords(dtype, device)[0]
+
+    def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean ``<u>`` (conserved) and energy ``<u^2>/2`` (dissipated)."""
+        return {"mean": u[:, 0].mean(-1), "energy": 0.5 * (u[:, 0] ** 2).mean(-1)}
+
+    def energy_spectrum(self, u: torch.Tensor):
+        k, e = energy_spectrum(u, self.grid)
+        return k, e, ["energy"]
+
+    def initial_conditions(self):
+        """``"sine"``: ``amplitude sin(2 pi mode (x - origin) / L)``; ``"cole_hopf"``:
+        ``-2 nu phi_x / phi`` with ``phi = offset + cos(2 pi (x - origin) / L)``."""
+        return {"sine": self._sine, "cole_hopf": self._cole_hopf}
+
+    def _theta(self):
+        return 2 * math.pi * (self.x() - self.origin) / self.length
+
+    def _sine(self, batch, generator, amplitude: float = 1.0, mode: int = 1):
+        return (amplitude * torch.sin(mode * self._theta())).expand(batch, 1, -1).clone()
+
+    def _cole_hopf(self, batch, generator, offset: float = 2.0):
+        check(offset > 1, "initial.offset", f"must be > 1 (phi > 0), got {offset}")
+        k, th = 2 * math.pi / self.length, self._theta()
+        u = 2 * self.viscosity * k * torch.sin(th) / (offset + torch.cos(th))
+        return u.expand(batch, 1, -1).clone()
