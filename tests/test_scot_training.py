@@ -1,9 +1,11 @@
 """Poseidon's training pieces: all2all pairs, the relative-L1 loss with pixel_mask, the
 median relative-L1 metric."""
 
+import numpy as np
 import pytest
 import torch
 
+from pdesurr.config import check_section
 from pdesurr.data.generate import generate
 from pdesurr.data.pairs import PairDataset, pair_offsets
 from pdesurr.data.spec import DatasetSpec
@@ -161,3 +163,21 @@ def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path)
     ds = xr.open_dataset(next(out.glob("*.nc")))
     assert ds.attrs["stride"] == 2 and ds.sizes["lead"] == 4  # 9 frames: 1 context + 4 steps
     assert bool(ds["rel_l1_poseidon"].notnull().all())
+    # the benchmark suite rolls it out the same way (pdesurr.data.pairs.rollout_step)
+    from pdesurr.evaluation.suite import SCHEMA, run_suite
+
+    section = {"data": str(kolmogorov), "split": "train", "lead_times": [1, 4], "context": 1}
+    rows = run_suite(
+        {
+            "suite": check_section(
+                {**section, "out": str(tmp_path / "bench")}, "suite", SCHEMA["suite"], "t"
+            ),
+            "models": [{"name": "scot", "checkpoint": str(tmp_path / "run" / "checkpoint")}],
+            "references": {"persistence": False, "solver": False, "solver_substeps": []},
+        },
+        plots=True,
+    )
+    bench = xr.open_dataset(next((tmp_path / "bench" / "scot").glob("*.nc")))
+    assert rows[0]["name"] == "scot" and bench.sizes["lead"] == 4
+    # the same rollout as `pdesurr evaluate`: identical errors at every lead time
+    np.testing.assert_array_equal(bench["rel_l2"].values, ds["rel_l2"].values)

@@ -70,13 +70,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     finally:
         if hasattr(store, "close"):
             store.close()
-    step_fn, stride = surrogate, data["stride"]
-    if data.get("pairs"):  # trained on pairs: steps of `step` frames, lead time as cond[:, 0]
-        from pdesurr.data.pairs import LeadTimeStep
+    from pdesurr.data.pairs import rollout_step
 
-        pairs = data["pairs"]
-        step_fn = LeadTimeStep(surrogate, pairs["step"] / pairs["time_scale"])
-        stride = pairs["step"]
+    step_fn, stride = rollout_step(surrogate, data)  # pair-trained: `step` frames per call
     ds, pred, true = evaluate(
         step_fn,
         args.data,
@@ -102,9 +98,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.no_plots:  # which modes the model resolves (PDE-Refiner's diagnostic)
         from pdesurr.evaluation.plot_refinement_spectra import write_refinement_spectra
 
-        spectra = dict(history=data["history"], stride=data["stride"], device=args.device)
+        spectra = dict(history=data["history"], stride=stride, device=args.device)
         write_refinement_spectra(
-            surrogate,
+            step_fn,
             out,
             Path(args.checkpoint).parent.name,
             store_path=args.data,

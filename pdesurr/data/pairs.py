@@ -54,6 +54,17 @@ class LeadTimeStep:
         return self.surrogate(window, cond)
 
 
+def rollout_step(surrogate, data: dict):
+    """``(step function, stride in frames)`` for rolling out a checkpoint whose data layout
+    is ``data`` (its config's ``data`` section): a pair-trained model advances ``step``
+    frames per call with the lead time prepended to its conditioning (:class:`LeadTimeStep`),
+    any other one ``stride`` frames as trained. ``evaluate`` and ``benchmark`` share it."""
+    pairs = data.get("pairs")
+    if not pairs:
+        return surrogate, data["stride"]
+    return LeadTimeStep(surrogate, pairs["step"] / pairs["time_scale"]), pairs["step"]
+
+
 class PairDataset:
     """(input, target, lead time) pairs over the usable trajectories of a store split."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from pdesurr.config import ConfigError, _suggest, check_section, load_toml
+from pdesurr.data.pairs import rollout_step
 from pdesurr.data.store import open_store
 from pdesurr.evaluation.evaluate import evaluate
 from pdesurr.evaluation.plot_refinement_spectra import write_refinement_spectra
@@ -82,13 +83,14 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
                 )
         surrogate, config = load_surrogate(ckpt, device)
         data = config["data"]
+        step_fn, stride = rollout_step(surrogate, data)  # pair-trained: `step` frames per call
         ds, pred, true = evaluate(
-            surrogate,
+            step_fn,
             s["data"],
             s["split"],
             history=data["history"],
             steps=s["steps"],
-            stride=data["stride"],
+            stride=stride,
             cond_names=data["conditioning"],
             device=device,
             context=s["context"],
@@ -100,13 +102,13 @@ def run_suite(suite: dict, device="cpu", plots: bool = True, train_missing=None)
         )
         if plots:
             write_refinement_spectra(
-                surrogate,
+                step_fn,
                 out / _safe(m["name"]),
                 m["name"],
                 store_path=s["data"],
                 split=s["split"],
                 history=data["history"],
-                stride=data["stride"],
+                stride=stride,
                 cond_names=data["conditioning"],
                 device=device,
             )
