@@ -132,6 +132,22 @@ class _Buffer:
             self._cond.notify_all()
             return True
 
+    def put_many(self, samples: list[Sample]) -> int:
+        """Add as many of ``samples`` as there is room for, in order, without blocking (one
+        lock for all: a transport delivering a bundle); returns how many were added."""
+        with self._cond:
+            k = 0
+            for sample in samples:
+                if self.closed or not self._has_room():
+                    break
+                self._check(sample)
+                self._insert(sample)
+                k += 1
+            self.received += k
+            if k:
+                self._cond.notify_all()
+            return k
+
     def get_batch(self, n: int, timeout: float | None = None) -> list[Sample]:
         """n samples; after ``close()`` possibly fewer, ``[]`` once exhausted.
 
