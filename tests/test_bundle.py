@@ -17,7 +17,7 @@ from pdesurr.stream.bundle import (
     bundle_samples,
     read_bundle,
 )
-from pdesurr.stream.bundled import _deliver
+from pdesurr.stream.bundled import _deliver, unpack_samples
 from pdesurr.stream.ledger import Ledger
 
 
@@ -25,7 +25,7 @@ def test_round_trip_of_random_samples_and_events():
     rng = np.random.default_rng(0)
     n_cond, shape = 2, (3, 1, 5)
     floats = n_cond + 15
-    w = BundleWriter(8, floats)
+    w = BundleWriter(8, floats, n_cond)
     sent = []
     for i in range(5):
         cond = rng.standard_normal(n_cond).astype(np.float32)
@@ -38,11 +38,11 @@ def test_round_trip_of_random_samples_and_events():
     msg = w.finish()
     buf = np.zeros(4096, np.uint8)  # a larger receive buffer, as MPI fills it
     buf[: len(msg)] = msg
-    payload, events = read_bundle(buf, len(msg), floats)
-    assert payload.shape == (5, floats)
-    for (cond, frames), row in zip(sent, payload, strict=True):
-        np.testing.assert_array_equal(row[:n_cond], cond)  # bit-for-bit copies: no tolerance
-        np.testing.assert_array_equal(row[n_cond:].reshape(shape), frames)
+    frames_block, cond_block, events = read_bundle(buf, len(msg), floats, n_cond)
+    assert frames_block.shape == (5, 15) and cond_block.shape == (5, n_cond)
+    for (cond, frames), f, c in zip(sent, frames_block, cond_block, strict=True):
+        np.testing.assert_array_equal(c, cond)  # bit-for-bit copies: no tolerance
+        np.testing.assert_array_equal(f.reshape(shape), frames)
     kinds = [int(k) for k in events["kind"]]
     assert kinds == [SAMPLE] * 3 + [DONE] + [SAMPLE] * 2 + [DIVERGED]
     assert events["a"].tolist() == [100, 101, 102, 101, 103, 104, 104]
@@ -52,16 +52,17 @@ def test_round_trip_of_random_samples_and_events():
 
 def test_header_layout_is_fixed_little_endian():
     floats, n = 3, 3  # 24 + 4*3*3 = 60 bytes -> events start at 64 (8-byte aligned)
-    w = BundleWriter(4, floats)
+    w = BundleWriter(4, floats, 1)
     for i in range(n):
-        w.sample(i, i, np.zeros(1, np.float32), np.full(2, i, np.float32))
+        w.sample(i, i, np.array([10.0 + i], np.float32), np.full(2, i, np.float32))
     w.event(BYE)
     msg = w.finish().tobytes()
-    magic, version, zero, n_, e, f = struct.unpack_from("<4sHHIIQ", msg, 0)
-    assert (magic, version, zero, n_, e, f) == (b"PDSB", 1, 0, n, n + 1, floats)
-    assert len(msg) == 64 + 32 * (n + 1)  # header 24, payload 36, pad 4, events 4 x 32
-    # the second sample's frames: float32 at 24 + 4*(floats + 1)
-    assert struct.unpack_from("<2f", msg, 24 + 4 * (floats + 1)) == (1.0, 1.0)
+    magic, version, k, n_, e, f = struct.unpack_from("<4sHHIIQ", msg, 0)
+    assert (magic, version, k, n_, e, f) == (b"PDSB", 1, 1, n, n + 1, floats)
+    assert len(msg) == 64 + 32 * (n + 1)  # header 24, frames 24, cond 12, pad 4, 4 events
+    # frames block: sample 1's two floats at 24 + 4*2; cond block at 24 + 4*2*n
+    assert struct.unpack_from("<2f", msg, 24 + 8) == (1.0, 1.0)
+    assert struct.unpack_from("<3f", msg, 24 + 8 * n) == (10.0, 11.0, 12.0)
     kind, a, b, x = struct.unpack_from("<qqqd", msg, 64 + 32 * n)
     assert (kind, a, b, x) == (BYE, 0, 0, 0.0)
 
@@ -74,31 +75,36 @@ def test_bundle_size_adapts_to_sample_and_credit_window():
 
 
 def test_bundle_of_one():
-    w = BundleWriter(1, 4)
+    w = BundleWriter(1, 4, 1)
     w.sample(9, 3, np.array([0.5], np.float32), np.arange(3, dtype=np.float32))
     assert w.full
     with pytest.raises(ValueError, match="full"):
         w.sample(9, 4, np.array([0.5], np.float32), np.arange(3, dtype=np.float32))
     msg = w.finish()
-    payload, events = read_bundle(msg.copy(), len(msg), 4)
-    np.testing.assert_array_equal(payload[0], [0.5, 0, 1, 2])
+    frames, cond, events = read_bundle(msg.copy(), len(msg), 4, 1)
+    np.testing.assert_array_equal(frames[0], [0, 1, 2])
+    assert cond.tolist() == [[0.5]]
     assert events.tolist() == [(SAMPLE, 9, 3, 0.0)]
 
 
 def test_bad_bundles_are_refused():
-    w = BundleWriter(2, 4)
+    w = BundleWriter(2, 4, 1)
     w.sample(0, 0, np.zeros(1, np.float32), np.zeros(3, np.float32))
     msg = w.finish().copy()
     with pytest.raises(ValueError, match="expected 5"):
-        read_bundle(msg, len(msg), 5)
+        read_bundle(msg, len(msg), 5, 1)
+    with pytest.raises(ValueError, match="expected 4 \\(2\\)"):
+        read_bundle(msg, len(msg), 4, 2)
     with pytest.raises(ValueError, match="cannot be"):
-        read_bundle(msg, len(msg) - 8, 4)
+        read_bundle(msg, len(msg) - 8, 4, 1)
     bad = msg.copy()
     bad[0] ^= 0xFF
     with pytest.raises(ValueError, match="not a version-1 bundle"):
-        read_bundle(bad, len(bad), 4)
-    with pytest.raises(ValueError, match="bundles hold 4"):
-        w.sample(0, 0, np.zeros(2, np.float32), np.zeros(3, np.float32))
+        read_bundle(bad, len(bad), 4, 1)
+    w.reset()
+    w.sample(0, 0, np.zeros(2, np.float32), np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="bundles hold 3 and 1"):
+        w.finish()
 
 
 class _Comm:
@@ -141,3 +147,21 @@ def test_put_many_takes_what_fits():
     assert buf.put_many(_samples(1, 1)) == 0 and len(buf) == 4
     buf.close()
     assert buf.put_many(_samples(1, 1)) == 0
+
+
+def test_unpacked_samples_own_their_group_and_match_the_payload():
+    rng = np.random.default_rng(1)
+    shape, floats = (2, 1, 40), 1 + 80  # 324 B: 12 samples per 4 KiB group
+    w = BundleWriter(30, floats, 1)
+    sent = [rng.standard_normal(shape).astype(np.float32) for _ in range(30)]
+    for i, f in enumerate(sent):
+        w.sample(3, i, np.array([i], np.float32), f)
+    msg = w.finish().copy()
+    out = unpack_samples(*read_bundle(msg, len(msg), floats, 1), shape)
+    msg[:] = 0  # the receive buffer is re-used: samples must not depend on it
+    assert [j for j, _ in out] == list(range(30))
+    for i, (_, s) in enumerate(out):
+        np.testing.assert_array_equal(s.frames.numpy(), sent[i])  # exact copies
+        assert s.cond.tolist() == [float(i)] and (s.trajectory, s.time_index) == (3, i)
+    storages = {s.frames.untyped_storage().data_ptr() for _, s in out}
+    assert len(storages) == 3  # ceil(30 / 12) groups: a held sample pins at most 4 KiB

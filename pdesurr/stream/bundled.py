@@ -38,22 +38,39 @@ from pdesurr.stream.bundle import (
     read_bundle,
 )
 
+GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
 
 
 class BundleSender:
-    def __init__(self, comm, dest: int, tag: int, floats: int, credits: int, ring: int = 3,
-                 max_delay: float = 0.02):  # fmt: skip
+    def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
+                 ring: int = 3, max_delay: float = 0.02):  # fmt: skip
         from mpi4py import MPI
 
         self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
         m = bundle_samples(floats, credits)
-        self.writers = [BundleWriter(m, floats) for _ in range(ring)]
+        self.writers = [BundleWriter(m, floats, n_cond) for _ in range(ring)]
         self.requests = [MPI.REQUEST_NULL] * ring
         self.i, self.max_delay = 0, max_delay
         self.t_first: float | None = None  # when the pending bundle got its first content
         self.t_sent = 0.0
-        self.messages = 0
+        self.messages = self.polled = self.events = self.completed = 0
+        self.big = 4 * floats >= 4096  # samples large enough to poke sends at every event
+
+    def poll_due(self, credits: int) -> bool:
+        """Whether to look for credits and stop now: at every event while credits run low
+        (fewer than two bundles), else after each bundle sent and every 64th event."""
+        self.events += 1
+        if self.big and self.messages > self.completed:
+            # without an MPI progress thread a large Isend advances only inside MPI calls:
+            # poke it between events (one Testall, ~1 us; skipped for small samples)
+            if self.MPI.Request.Testall(self.requests):
+                self.completed = self.messages
+        due = credits < 2 * self.writer.max_samples or self.polled < self.messages
+        if due or self.events % 64 == 0:
+            self.polled = self.messages
+            return True
+        return False
 
     @property
     def writer(self) -> BundleWriter:
@@ -64,12 +81,7 @@ class BundleSender:
             self.t_first = time.monotonic()
 
     def sample(self, s: Sample) -> None:
-        self.writer.sample(
-            s.trajectory,
-            s.time_index,
-            s.cond.detach().cpu().numpy(),
-            s.frames.detach().cpu().numpy(),
-        )
+        self.writer.sample(s.trajectory, s.time_index, s.cond.detach(), s.frames.detach())
         self._touch()
         if self.writer.full:
             self.flush()
@@ -125,7 +137,7 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         post(np.empty(nbytes, np.uint8))
     status = MPI.Status()
     empty = 0
-    rx.bundles = 0
+    rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
     while not (rx.stopping.is_set() and rx._accounted()):
         req, buf = posted[0]
         if not req.Test(status):
@@ -135,27 +147,43 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
             time.sleep(0 if empty < 200 else 0.0005)
             continue
         empty = 0
+        t_work = time.perf_counter()
         posted.popleft()
         src = status.Get_source()
-        payload, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats)
+        frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
         samples = []
-        if len(payload) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
-            rows = torch.from_numpy(payload)
-            kinds, a, b = events["kind"], events["a"].tolist(), events["b"].tolist()
-            at = np.flatnonzero(kinds == SAMPLE).tolist()
-            for k, j in enumerate(at):
-                r = rows[k].clone()  # own storage: the receive buffer is re-posted below
-                frames, cond = r[rx.n_cond :].view(rx.shape), r[: rx.n_cond]
-                samples.append((j, Sample(frames, cond, a[j], b[j])))
+        if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
+            samples = unpack_samples(frames, cond, events, rx.shape)
         other = [(j, e) for j, e in enumerate(events.tolist()) if e[0] != SAMPLE]
         post(buf)
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
         _deliver(rx, src, samples, other, credit_tag)
+        rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
         req.Wait()
+
+
+def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, shape) -> list:
+    """``[(event position, Sample)]`` from a bundle's blocks, copied out of the receive
+    buffer.
+
+    Copies go in groups of about ``GROUP_BYTES`` (each group its own storage; a sample is a
+    view of its group): one copy per sample would dominate for small samples, one copy
+    per bundle would let a single held sample pin a whole bundle. So a held sample keeps
+    at most ``max(its size, GROUP_BYTES)`` alive.
+    """
+    n = len(frames)
+    g = max(1, GROUP_BYTES // (4 * (frames.shape[1] + cond.shape[1])))
+    fs, cs = [], []
+    for i in range(0, n, g):
+        fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
+        cs += torch.from_numpy(cond[i : i + g].copy()).unbind(0)
+    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
+    a, b = events["a"].tolist(), events["b"].tolist()
+    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
 
 
 def _deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:

@@ -57,7 +57,8 @@ def run_producer(
     from pdesurr.stream.bundled import BundleSender
 
     n_cond = len(window.conditioning) if window is not None else 0
-    sender = BundleSender(comm, trainer, TAG_BUNDLE, n_cond + math.prod(sample_shape), credits)
+    floats = n_cond + math.prod(sample_shape)
+    sender = BundleSender(comm, trainer, TAG_BUNDLE, floats, n_cond, credits)
     credit_buf = np.zeros(1, np.int64)
     # no credit until the trainer grants the first ``credits`` (MPIReceiver.start)
     state = {"credits": 0, "stopped": False, "sent": 0, "alive": 0.0, "bye": False}
@@ -83,7 +84,8 @@ def run_producer(
             state["bye"] = True
 
     for event in produce(spec, split, chunks, window, device, skip, exclude):
-        take_messages(block=False)
+        if sender.poll_due(state["credits"]):
+            take_messages(block=False)
         if state["stopped"]:
             return goodbye()
         kind = event[0]
