@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
+from pdesurr.data.prefetch import PrefetchedBatches
 from pdesurr.data.store import open_store
 from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
@@ -212,6 +213,8 @@ def fit(
     if batches is None:
         source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
         batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
+        if source is train:  # per-batch reads from the store: read ahead in the background
+            batches = PrefetchedBatches(batches, pin=device.type == "cuda")
 
     optimizer = torch.optim.AdamW(
         surrogate.parameters(), lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"]
@@ -356,6 +359,8 @@ def fit(
         bar.close()
     if log_file:
         log_file.close()
+    if isinstance(batches, PrefetchedBatches):
+        batches.close()
     return FitResult(step=end, history=history, checkpoint=path)
 
 
