@@ -236,6 +236,8 @@ def throughput(args, stores: dict, work: Path) -> None:
     ]
     if args.mpi_online:
         sources.append(("mpi", "online, 1 producer MPI rank, reservoir (mpiexec -n 2)"))
+    if args.sources:  # a subset (memory is always kept: the ratios' reference)
+        sources = [s for s in sources if s[0] in {"memory", *args.sources}]
     results: dict = {}
     for key, (steps, log_every, repeats) in configs.items():
         for rep in range(repeats):
@@ -323,6 +325,8 @@ def throughput(args, stores: dict, work: Path) -> None:
     print("| data | online/memory | store/memory | online idle | ratio >= 0.9 | idle <= 0.1 |")
     print("|---|---|---|---|---|---|")
     for key in configs:
+        if (key, "reservoir") not in summary or (key, "store") not in summary:
+            continue
         ratio, idle = summary[(key, "reservoir")]
         store_ratio = summary[(key, "store")][0]
         print(
@@ -571,6 +575,57 @@ def messages(args) -> None:
     print()
 
 
+def mpi_capacity_worker(sizes: list[int], seconds: float) -> None:
+    """One trainer rank (0) and ``size - 1`` producer ranks replaying pre-made samples."""
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    n_prod = world.Get_size() - 1
+    credits = max(1, CAPACITY // n_prod // 4)  # as _run_online_mpi computes it
+    rows = []
+    for n in sizes:
+        r = _pdesurr(world.Dup(), n, seconds, credits, producers=tuple(range(1, n_prod + 1)))
+        if world.Get_rank() == 0:
+            rows.append({"floats": n, "payload_bytes": 4 * (N_COND + n), **r})
+    if world.Get_rank() == 0:
+        print("RESULT " + json.dumps({"rows": rows, "credits": credits}), flush=True)
+
+
+def capacity(args) -> None:
+    """Samples/s one trainer rank absorbs from 1, 2, 4... producer ranks (oversubscribed)."""
+    print("## Capacity: producer ranks replaying pre-made samples into one trainer rank\n")
+    print(
+        f"`mpiexec -n 1+P`, each producer the real `run_producer` with the solver replaced by "
+        f"pre-made samples (as in part 2), the trainer rank the real `MPIReceiver` into a "
+        f"counting sink; credits per producer as `run_online` gives them (capacity "
+        f"{CAPACITY} / P / 4). {os.cpu_count()} cores for 1+P ranks: beyond 1 producer the "
+        f"ranks are oversubscribed, so the figures show the trainer's receive cost, not a "
+        f"network's. Load average {os.getloadavg()[0]:.1f}.\n"
+    )
+    print("| producers | n floats | payload | samples/s | MB/s | recv µs/sample | cpu µs/sample |")
+    print("|---|---|---|---|---|---|---|")
+    for n_prod in args.producers:
+        cmd = [mpiexec(), "-n", str(1 + n_prod), *shlex.split(args.pin), sys.executable]
+        cmd += [os.path.abspath(__file__), "--mpi-worker", "capacity"]
+        cmd += ["--seconds", str(args.mpi_seconds), "--sizes", *map(str, args.sizes)]
+        note(f"  capacity: {n_prod} producer rank(s)")
+        p = run_mpiexec(cmd, args.mpi_timeout)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")] if p else []
+        if not line:
+            print(f"| {n_prod} | failed or timed out |" + 5 * " – |")
+            continue
+        for row in json.loads(line[-1][len("RESULT ") :])["rows"]:
+            rate = row["messages"] / row["seconds"]
+            size = row["payload_bytes"]
+            label = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
+            print(
+                f"| {n_prod} | {row['floats']} | {label} | {rate:,.0f} "
+                f"| {rate * size / 1e6:,.1f} | {1e6 * row['work'] / row['messages']:.2f} "
+                f"| {1e6 * row['cpu'] / row['messages']:.2f} |"
+            )
+    print()
+
+
 # --- 3. accuracy ----------------------------------------------------------------------------
 
 
@@ -690,7 +745,13 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["throughput", "mpi", "accuracy"],
-        choices=["throughput", "mpi", "accuracy"],
+        choices=["throughput", "mpi", "capacity", "accuracy"],
+    )
+    p.add_argument(
+        "--sources",
+        nargs="+",
+        choices=["store", "reservoir", "firo", "mpi"],
+        help="throughput: only these sources (and memory)",
     )
     p.add_argument("--ks-steps", type=int, default=300)
     p.add_argument("--k2d-steps", type=int, default=60)
@@ -725,7 +786,10 @@ def main() -> None:
     )
     p.add_argument("--valid-trajectories", type=int, default=8)
     p.add_argument("--keep", action="store_true", help="keep the temporary stores and runs")
-    p.add_argument("--mpi-worker", choices=["messages", "online"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--mpi-worker", choices=["messages", "online", "capacity"], help=argparse.SUPPRESS
+    )
+    p.add_argument("--producers", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--recipe-json", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result-json", type=Path, help=argparse.SUPPRESS)
@@ -735,6 +799,8 @@ def main() -> None:
         return mpi_messages_worker(args.sizes, args.seconds, args.reps)
     if args.mpi_worker == "online":
         return mpi_online_worker(args.recipe_json, args.result_json)
+    if args.mpi_worker == "capacity":
+        return mpi_capacity_worker(args.sizes, args.seconds)
 
     if args.quick:
         args.ks_steps, args.k2d_steps, args.repeats, args.repeats_2d = 60, 30, 1, 1
@@ -757,6 +823,8 @@ def main() -> None:
         n_train = {"ks": 8, "kolmogorov": args.offline_trajectories}
         n_valid = {"ks": 2, "kolmogorov": args.valid_trajectories}
         for key, (spec, _) in SPECS.items():
+            if "throughput" not in args.parts and "accuracy" not in args.parts:
+                continue  # the message parts need no store
             if key == "ks" and "throughput" not in args.parts:
                 continue
             sets = [f"splits.train={n_train[key]}", f"splits.valid={n_valid[key]}", "splits.test=0"]
@@ -774,6 +842,7 @@ def main() -> None:
         for part, run in (
             ("throughput", lambda: throughput(args, stores, work)),
             ("mpi", lambda: messages(args)),
+            ("capacity", lambda: capacity(args)),
             ("accuracy", lambda: accuracy(args, stores["kolmogorov"], work)),
         ):
             if part in args.parts:

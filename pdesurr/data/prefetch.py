@@ -11,7 +11,8 @@ would give (only the timing changes), and a resumed run reads ahead from its sta
 
 :func:`read_batch` reads a batch by trajectory: the windows of one trajectory that lie
 within a chunk's worth of frames of each other come from one read (one decompression of
-each chunk touched) instead of one read per window.
+each chunk touched) instead of one read per window; when a chunk holds a whole trajectory
+(small frames), one call per field reads all the batch's trajectories.
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def read_batch(ds, indices, chunk_frames: int | None = None):
             parts.append(x if f["channels"] > 1 else x[:, None])
         return np.concatenate(parts, 1)
 
+    if chunk_frames >= ds.frames and type(store).__name__ in ("ZarrStore", "H5Store"):
+        # a chunk holds a whole trajectory: one call per field for all of the batch's
+        # trajectories (increasing ids, as HDF5 requires; zarr decodes the chunks together)
+        order = sorted(groups, key=lambda pos: int(ds.trajectories[pos]))
+        ids = [int(ds.trajectories[pos]) for pos in order]
+        parts = []
+        for f in ds.fields:
+            x = np.asarray(store.array(ds.split, f["name"])[ids])
+            parts.append(x if f["channels"] > 1 else x[:, :, None])
+        block = np.concatenate(parts, 2)  # (k, T, C, *S)
+        for j, pos in enumerate(order):
+            for k, t0 in groups[pos]:
+                out[k] = block[j, t0 : t0 + span : ds.stride]
+        groups = {}
     for pos, items in groups.items():
         traj = int(ds.trajectories[pos])
         items.sort(key=lambda kt: kt[1])
