@@ -411,7 +411,9 @@ def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) ->
 
         transport.produce = fake_produce
         comm.Barrier()
+        cpu0 = time.thread_time()
         transport.run_producer(comm, 0, None, "train", [], window, shape, credits)
+        comm.Send(np.array([time.thread_time() - cpu0]), dest=0, tag=77)  # its CPU seconds
         return None
     if comm.Get_rank() != 0:
         comm.Barrier()
@@ -429,7 +431,11 @@ def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) ->
         time.sleep(0.002)
     cpu = time.clock_gettime(cpu_clock) - cpu0
     receiver.stop()
+    producer_cpu = np.zeros(1)
+    for p in producers:
+        comm.Recv(producer_cpu, source=p, tag=77)
     return {
+        "producer_cpu": float(producer_cpu[0]),  # of the last producer
         "messages": sink.count,
         "seconds": sink.t_last - t0,
         "bundles": receiver.bundles,
@@ -544,16 +550,18 @@ def messages(args) -> None:
         f"repeats of ~{args.mpi_seconds:g} s each (order alternating); figures are medians, "
         f"ratios the median of the per-repeat ratios. `recv µs/sample`: the trainer's "
         f"receive thread handling a bundle (unpack, copy, put, credit) per sample; `cpu "
-        f"µs/sample`: that thread's CPU time per sample, polling included. Both ranks share "
+        f"µs/sample`: that thread's CPU time per sample, polling included; `producer cpu`: the "
+        f"producer rank's CPU time per sample (packing, sends, the replayed events). Both "
+        f"ranks share "
         f"the {os.cpu_count()} cores{' (mpiexec ' + args.pin + ')' if args.pin else ''}"
         f", load average {os.getloadavg()[0]:.1f}.\n"
     )
     print(
         "| n floats | payload | B | raw 1 samples/s | raw 1 MB/s | raw B MB/s "
         "| pdesurr samples/s | pdesurr MB/s | pdesurr/raw 1 | pdesurr/raw B "
-        "| recv µs/sample | cpu µs/sample |"
+        "| recv µs/sample | cpu µs/sample | producer cpu µs/sample |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     med = lambda xs: float(np.median(xs))  # noqa: E731
     for row in data["rows"]:
         per = row["per_bundle"]
@@ -562,6 +570,7 @@ def messages(args) -> None:
         ours = [r["pdesurr"]["messages"] / r["pdesurr"]["seconds"] for r in row["runs"]]
         work = [1e6 * r["pdesurr"]["work"] / r["pdesurr"]["messages"] for r in row["runs"]]
         cpu = [1e6 * r["pdesurr"]["cpu"] / r["pdesurr"]["messages"] for r in row["runs"]]
+        pcpu = [1e6 * r["pdesurr"]["producer_cpu"] / r["pdesurr"]["messages"] for r in row["runs"]]
         mb = row["payload_bytes"] / 1e6
         size = row["payload_bytes"]
         size = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
@@ -570,7 +579,7 @@ def messages(args) -> None:
         print(
             f"| {row['floats']} | {size} | {per} | {med(raw1):,.0f} | {med(raw1) * mb:,.1f} "
             f"| {med(rawb) * mb:,.1f} | {med(ours):,.0f} | {med(ours) * mb:,.1f} | {r1:.2f} "
-            f"| {rb:.2f} | {med(work):.2f} | {med(cpu):.2f} |"
+            f"| {rb:.2f} | {med(work):.2f} | {med(cpu):.2f} | {med(pcpu):.2f} |"
         )
     print()
 

@@ -1,5 +1,6 @@
 """Read-ahead from a store: the same batches in the same order, and threads that end."""
 
+import multiprocessing
 import threading
 
 import pytest
@@ -34,10 +35,12 @@ def test_read_batch_equals_window_by_window_reads(store):
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])  # same bytes
 
 
-def test_prefetched_batches_equal_the_unprefetched_ones_in_order(store):
+@pytest.mark.parametrize("processes", [0, 1])  # reader threads, a reader process
+def test_prefetched_batches_equal_the_unprefetched_ones_in_order(store, processes):
     ds = dataset(store)
     plain = OfflineBatches(ds, 8, 5, SINGLE)
-    ahead = PrefetchedBatches(OfflineBatches(ds, 8, 5, SINGLE), depth=3, workers=2)
+    inner = OfflineBatches(ds, 8, 5, SINGLE)
+    ahead = PrefetchedBatches(inner, depth=3, workers=2, processes=processes)
     try:
         steps = [*range(0, 12), *range(30, 34)]  # a jump, as a resumed run makes
         for s in steps:
@@ -48,6 +51,7 @@ def test_prefetched_batches_equal_the_unprefetched_ones_in_order(store):
         ahead.close()
     alive = [t for t in threading.enumerate() if t.name.startswith("pdesurr-prefetch")]
     assert not alive  # close() ended the reader threads
+    assert not multiprocessing.active_children()  # and the reader processes
 
 
 def test_fit_from_a_store_matches_fit_from_memory(store, tmp_path):

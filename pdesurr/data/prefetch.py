@@ -85,21 +85,36 @@ def read_batch(ds, indices, chunk_frames: int | None = None):
     return frames, ds.cond[pos]
 
 
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``s`` is the batch of step ``s`` (for DataLoader worker processes)."""
+
+    def __init__(self, source, sampler, chunk_frames: int):
+        self.source, self.sampler, self.chunk_frames = source, sampler, chunk_frames
+
+    def __getitem__(self, step: int):
+        return read_batch(self.source, self.sampler.batch(step), self.chunk_frames)
+
+
 class PrefetchedBatches:
     """Wraps :class:`~pdesurr.training.fit.OfflineBatches` over a store: same batches,
     read ``depth`` steps ahead by ``workers`` threads; :meth:`close` ends the threads."""
 
     kind = "offline"
 
-    def __init__(self, inner, depth: int = 4, workers: int = 2, pin: bool = False):
-        if depth < 1 or workers < 1:
-            raise ValueError(f"depth and workers must be >= 1, got {depth}, {workers}")
+    def __init__(
+        self, inner, depth: int = 4, workers: int = 2, pin: bool = False, processes: int = 0
+    ):
+        if depth < 1 or workers < 1 or processes < 0:
+            raise ValueError(
+                f"depth, workers >= 1, processes >= 0; got {depth}, {workers}, {processes}"
+            )
         self.inner, self.source, self.sampler = inner, inner.source, inner.sampler
-        self.depth, self.pin = depth, pin
+        self.depth, self.pin, self.processes = depth, pin, processes
         self.chunk_frames = _frames_per_chunk(self.source)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="pdesurr-prefetch")
         self.ahead: deque = deque()  # (step, future), consecutive steps
         self.wait_time = 0.0  # s the trainer waited for a batch not yet read
+        self._loader = None  # (next step, DataLoader iterator) with processes
 
     def _read(self, indices):
         frames, cond = read_batch(self.source, indices, self.chunk_frames)
@@ -111,7 +126,31 @@ class PrefetchedBatches:
         indices = self.sampler.batch(step)  # here, not in a thread: the sampler caches
         self.ahead.append((step, self.pool.submit(self._read, indices)))
 
+    def _next_process(self, step: int):
+        from itertools import count
+
+        if self._loader is None or self._loader[0] != step:
+            self._stop_loader()
+            loader = torch.utils.data.DataLoader(
+                _StepBatches(self.source, self.sampler, self.chunk_frames),
+                batch_size=None,
+                sampler=count(step),
+                num_workers=self.processes,
+                prefetch_factor=self.depth,
+                pin_memory=self.pin,
+            )
+            self._loader = [step, iter(loader)]
+        self._loader[0] += 1
+        return next(self._loader[1])
+
+    def _stop_loader(self) -> None:
+        if self._loader is not None:
+            self._loader[1]._shutdown_workers()
+            self._loader = None
+
     def next(self, step: int):
+        if self.processes:
+            return self._next_process(step)
         if not self.ahead or self.ahead[0][0] != step:  # first call, or a jump (resume)
             self._cancel()
             self._submit(step)
@@ -135,6 +174,7 @@ class PrefetchedBatches:
     def close(self) -> None:
         """Drop the batches read ahead and end the reader threads (waits for them)."""
         self._cancel()
+        self._stop_loader()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def metrics(self) -> dict:

@@ -45,6 +45,7 @@ from pdesurr.training.surrogate import Surrogate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
+PREFETCH_PROCESSES = 1  # reader processes for larger splits (0: reader threads)
 
 
 class Objective(nn.Module):
@@ -214,7 +215,9 @@ def fit(
         source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
         batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
         if source is train:  # per-batch reads from the store: read ahead in the background
-            batches = PrefetchedBatches(batches, pin=device.type == "cuda")
+            batches = PrefetchedBatches(
+                batches, pin=device.type == "cuda", processes=PREFETCH_PROCESSES
+            )
 
     optimizer = torch.optim.AdamW(
         surrogate.parameters(), lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"]
