@@ -163,7 +163,12 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
-        req.Wait()
+    # a receive matched by a dead producer's half-sent bundle cannot be cancelled: give
+    # up on it after a second rather than wait forever
+    pending, deadline = [req for req, _ in posted], time.monotonic() + 1.0
+    while pending and time.monotonic() < deadline:
+        pending = [req for req in pending if not req.Test()]
+        time.sleep(0.001)
 
 
 def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, shape) -> list:
