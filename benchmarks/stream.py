@@ -201,14 +201,14 @@ def run_mpiexec(cmd: list[str], timeout: float) -> subprocess.CompletedProcess |
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
-def run_mpi_online(d: dict, work: Path, timeout: float) -> dict | None:
+def run_mpi_online(d: dict, work: Path, timeout: float, pin: str = "") -> dict | None:
     """The same online run with the producer as MPI rank 1 (``mpiexec -n 2``); None if it
     did not finish within ``timeout`` seconds."""
     rfile, result = work / f"recipe-{time.monotonic_ns()}.json", work / "mpi-online-result.json"
     rfile.write_text(json.dumps(d))
     if result.exists():
         result.unlink()
-    cmd = [mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__)]
+    cmd = [mpiexec(), "-n", "2", *shlex.split(pin), sys.executable, os.path.abspath(__file__)]
     cmd += ["--mpi-worker", "online", "--recipe-json", str(rfile), "--result-json", str(result)]
     p = run_mpiexec(cmd, timeout)
     if p is None:
@@ -258,7 +258,7 @@ def throughput(args, stores: dict, work: Path) -> None:
                 elif name == "store":
                     r = run_store(d)
                 elif name == "mpi":
-                    r = run_mpi_online(d, work, timeout=args.mpi_timeout)
+                    r = run_mpi_online(d, work, timeout=args.mpi_timeout, pin=args.pin)
                     if r is None:
                         results.setdefault((key, name), [])
                         continue
