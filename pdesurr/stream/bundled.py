@@ -182,10 +182,10 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, sha
     """
     n = len(frames)
     g = max(1, GROUP_BYTES // (4 * (frames.shape[1] + cond.shape[1])))
-    fs, cs = [], []
+    fs = []
     for i in range(0, n, g):
         fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
-        cs += torch.from_numpy(cond[i : i + g].copy()).unbind(0)
+    cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
     at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
     a, b = events["a"].tolist(), events["b"].tolist()
     return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
