@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -200,14 +201,14 @@ def run_mpiexec(cmd: list[str], timeout: float) -> subprocess.CompletedProcess |
     return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
-def run_mpi_online(d: dict, work: Path, timeout: float) -> dict | None:
+def run_mpi_online(d: dict, work: Path, timeout: float, pin: str = "") -> dict | None:
     """The same online run with the producer as MPI rank 1 (``mpiexec -n 2``); None if it
     did not finish within ``timeout`` seconds."""
     rfile, result = work / f"recipe-{time.monotonic_ns()}.json", work / "mpi-online-result.json"
     rfile.write_text(json.dumps(d))
     if result.exists():
         result.unlink()
-    cmd = [mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__)]
+    cmd = [mpiexec(), "-n", "2", *shlex.split(pin), sys.executable, os.path.abspath(__file__)]
     cmd += ["--mpi-worker", "online", "--recipe-json", str(rfile), "--result-json", str(result)]
     p = run_mpiexec(cmd, timeout)
     if p is None:
@@ -235,6 +236,8 @@ def throughput(args, stores: dict, work: Path) -> None:
     ]
     if args.mpi_online:
         sources.append(("mpi", "online, 1 producer MPI rank, reservoir (mpiexec -n 2)"))
+    if args.sources:  # a subset (memory is always kept: the ratios' reference)
+        sources = [s for s in sources if s[0] in {"memory", *args.sources}]
     results: dict = {}
     for key, (steps, log_every, repeats) in configs.items():
         for rep in range(repeats):
@@ -255,7 +258,7 @@ def throughput(args, stores: dict, work: Path) -> None:
                 elif name == "store":
                     r = run_store(d)
                 elif name == "mpi":
-                    r = run_mpi_online(d, work, timeout=args.mpi_timeout)
+                    r = run_mpi_online(d, work, timeout=args.mpi_timeout, pin=args.pin)
                     if r is None:
                         results.setdefault((key, name), [])
                         continue
@@ -322,6 +325,8 @@ def throughput(args, stores: dict, work: Path) -> None:
     print("| data | online/memory | store/memory | online idle | ratio >= 0.9 | idle <= 0.1 |")
     print("|---|---|---|---|---|---|")
     for key in configs:
+        if (key, "reservoir") not in summary or (key, "store") not in summary:
+            continue
         ratio, idle = summary[(key, "reservoir")]
         store_ratio = summary[(key, "store")][0]
         print(
@@ -347,11 +352,17 @@ class Sink:
         self.t_last = time.perf_counter()
         return True
 
+    def put_many(self, samples) -> int:
+        self.count += len(samples)
+        self.t_last = time.perf_counter()
+        return len(samples)
+
     def close(self) -> None:
         self.closed = True
 
 
 def _raw(comm, floats: int, seconds: float) -> dict | None:
+    """Back-to-back blocking ``Send``/``Recv`` of one float32 buffer of ``floats``."""
     from mpi4py import MPI
 
     buf = np.zeros(floats, np.float32)
@@ -374,14 +385,16 @@ def _raw(comm, floats: int, seconds: float) -> dict | None:
     return {"messages": count, "seconds": t_last - t0}
 
 
-def _pdesurr(comm, floats: int, seconds: float, credits: int) -> dict | None:
-    """The transport's own code; the solver is replaced by pre-made samples."""
+def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) -> dict | None:
+    """The transport's own code; the solver is replaced by pre-made samples (replayed)."""
     import pdesurr.stream.mpi as transport
     from pdesurr.stream.buffers import Sample
     from pdesurr.stream.ledger import Ledger
+    from pdesurr.stream.producer import WindowSpec
 
     shape = (1, 1, floats)  # (W, C, *S): the transport only sees the element count
-    if comm.Get_rank() == 1:
+    window = WindowSpec(conditioning=("dt", "length")[:N_COND])
+    if comm.Get_rank() in producers:
         frames, cond = torch.randn(shape), torch.tensor([0.5, 32.0])
 
         def fake_produce(*_args, **_kwargs):
@@ -398,21 +411,43 @@ def _pdesurr(comm, floats: int, seconds: float, credits: int) -> dict | None:
 
         transport.produce = fake_produce
         comm.Barrier()
-        transport.run_producer(comm, 0, None, "train", [], None, shape, credits)
+        cpu0 = time.thread_time()
+        transport.run_producer(comm, 0, None, "train", [], window, shape, credits)
+        comm.Send(np.array([time.thread_time() - cpu0]), dest=0, tag=77)  # its CPU seconds
+        return None
+    if comm.Get_rank() != 0:
+        comm.Barrier()
         return None
     sink, ledger = Sink(), Ledger()
     comm.Barrier()
     t0 = time.perf_counter()
-    receiver = transport.MPIReceiver(comm, [1], sink, ledger, shape, N_COND, credits, 600.0)
+    receiver = transport.MPIReceiver(
+        comm, list(producers), sink, ledger, shape, N_COND, credits, 600.0
+    )
     receiver.start()
-    while 1 not in ledger.finished:
+    cpu_clock = time.pthread_getcpuclockid(receiver.thread.ident)
+    cpu0 = time.clock_gettime(cpu_clock)
+    while not all(p in ledger.finished for p in producers):
         time.sleep(0.002)
+    cpu = time.clock_gettime(cpu_clock) - cpu0
     receiver.stop()
-    return {"messages": sink.count, "seconds": sink.t_last - t0}
+    producer_cpu = np.zeros(1)
+    for p in producers:
+        comm.Recv(producer_cpu, source=p, tag=77)
+    return {
+        "producer_cpu": float(producer_cpu[0]),  # of the last producer
+        "messages": sink.count,
+        "seconds": sink.t_last - t0,
+        "bundles": receiver.bundles,
+        "work": receiver.work_time,
+        "cpu": cpu,
+    }
 
 
-def mpi_messages_worker(sizes: list[int], seconds: float) -> None:
+def mpi_messages_worker(sizes: list[int], seconds: float, reps: int) -> None:
     from mpi4py import MPI
+
+    from pdesurr.stream.bundle import bundle_samples
 
     world = MPI.COMM_WORLD
     if world.Get_size() != 2:
@@ -421,11 +456,22 @@ def mpi_messages_worker(sizes: list[int], seconds: float) -> None:
     rows = []
     for n in sizes:
         floats = N_COND + n  # the payload of a sample of n floats: cond + frames
+        per = bundle_samples(floats, credits)
         _raw(world.Dup(), floats, min(0.2, seconds))  # warm-up
-        raw = _raw(world.Dup(), floats, seconds)
-        ours = _pdesurr(world.Dup(), n, seconds, credits)
+        runs = []
+        for rep in range(reps):  # interleaved, order alternating: the machine's load drifts
+            order = ["raw", "raw_bundle", "pdesurr"]
+            out = {}
+            for name in order if rep % 2 == 0 else order[::-1]:
+                if name == "raw":
+                    out[name] = _raw(world.Dup(), floats, seconds)
+                elif name == "raw_bundle":
+                    out[name] = _raw(world.Dup(), floats * per, seconds)
+                else:
+                    out[name] = _pdesurr(world.Dup(), n, seconds, credits)
+            runs.append(out)
         if world.Get_rank() == 0:
-            rows.append({"floats": n, "payload_bytes": 4 * floats, "raw": raw, "pdesurr": ours})
+            rows.append({"floats": n, "payload_bytes": 4 * floats, "per_bundle": per, "runs": runs})
     if world.Get_rank() == 0:
         print("RESULT " + json.dumps({"rows": rows, "credits": credits}), flush=True)
 
@@ -475,8 +521,9 @@ def mpi_online_worker(recipe_json: Path, result_json: Path) -> None:
 
 
 def messages(args) -> None:
-    cmd = [mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__), "--mpi-worker"]
-    cmd += ["messages", "--seconds", str(args.mpi_seconds), "--sizes", *map(str, args.sizes)]
+    cmd = [mpiexec(), "-n", "2", *shlex.split(args.pin), sys.executable, os.path.abspath(__file__)]
+    cmd += ["--mpi-worker", "messages", "--seconds", str(args.mpi_seconds)]
+    cmd += ["--reps", str(args.mpi_reps), "--sizes", *map(str, args.sizes)]
     note(f"  mpi: {' '.join(cmd[:3])} ... --mpi-worker messages")
     p = run_mpiexec(cmd, args.mpi_timeout)
     if p is None:
@@ -491,30 +538,100 @@ def messages(args) -> None:
     print("## 2. MPI message throughput (mpiexec -n 2, one producer rank -> trainer rank)\n")
     print(
         f"{MPI.Get_library_version().splitlines()[0].strip()}, mpi4py. Payload per sample: "
-        f"{N_COND} conditioning + n frame floats (float32); MB/s counts payload bytes only "
-        f"(pdesurr also sends a 32-byte header per sample and an 8-byte credit back). "
-        f"pdesurr: the real `run_producer`/`MPIReceiver` (solver replaced by pre-made samples, "
-        f"an `alive` event per 4 samples and a `done` per 17 as a batch-4 producer emits; "
-        f"{data['credits']} credits as `run_online` gives one producer; the receiver puts into a "
-        f"counting sink, not a buffer). raw: back-to-back `Send`/`Recv` of the same float32 "
-        f"buffer, no flow control. ~{args.mpi_seconds:g} s per measurement; both ranks share the "
-        f"{os.cpu_count()} cores.\n"
+        f"{N_COND} conditioning + n frame floats (float32); MB/s counts payload bytes only. "
+        f"pdesurr: the real `run_producer`/`MPIReceiver` (bundles of many samples, `Isend` "
+        f"from a ring, `Irecv` posted ahead, one credit message per bundle; solver replaced "
+        f"by pre-made samples, an `alive` event per 4 samples and a `done` per 17 as a "
+        f"batch-4 producer emits; {data['credits']} credits as `run_online` gives one "
+        f"producer; the receiver copies each sample out and puts it into a counting sink). "
+        f"raw: back-to-back blocking `Send`/`Recv` of one float32 buffer, no flow control: "
+        f"`raw 1` one sample per message (the same bytes as pdesurr's per-sample payload), "
+        f"`raw B` one message of a bundle's payload (B samples). {args.mpi_reps} interleaved "
+        f"repeats of ~{args.mpi_seconds:g} s each (order alternating); figures are medians, "
+        f"ratios the median of the per-repeat ratios. `recv µs/sample`: the trainer's "
+        f"receive thread handling a bundle (unpack, copy, put, credit) per sample; `cpu "
+        f"µs/sample`: that thread's CPU time per sample, polling included; `producer cpu`: the "
+        f"producer rank's CPU time per sample (packing, sends, the replayed events). Both "
+        f"ranks share "
+        f"the {os.cpu_count()} cores{' (mpiexec ' + args.pin + ')' if args.pin else ''}"
+        f", load average {os.getloadavg()[0]:.1f}.\n"
     )
     print(
-        "| n floats | payload | raw msgs/s | raw MB/s | pdesurr msgs/s | pdesurr MB/s "
-        "| pdesurr/raw |"
+        "| n floats | payload | B | raw 1 samples/s | raw 1 MB/s | raw B MB/s "
+        "| pdesurr samples/s | pdesurr MB/s | pdesurr/raw 1 | pdesurr/raw B "
+        "| recv µs/sample | cpu µs/sample | producer cpu µs/sample |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    med = lambda xs: float(np.median(xs))  # noqa: E731
     for row in data["rows"]:
-        raw_rate = row["raw"]["messages"] / row["raw"]["seconds"]
-        ours_rate = row["pdesurr"]["messages"] / row["pdesurr"]["seconds"]
+        per = row["per_bundle"]
+        raw1 = [r["raw"]["messages"] / r["raw"]["seconds"] for r in row["runs"]]
+        rawb = [per * r["raw_bundle"]["messages"] / r["raw_bundle"]["seconds"] for r in row["runs"]]
+        ours = [r["pdesurr"]["messages"] / r["pdesurr"]["seconds"] for r in row["runs"]]
+        work = [1e6 * r["pdesurr"]["work"] / r["pdesurr"]["messages"] for r in row["runs"]]
+        cpu = [1e6 * r["pdesurr"]["cpu"] / r["pdesurr"]["messages"] for r in row["runs"]]
+        pcpu = [1e6 * r["pdesurr"]["producer_cpu"] / r["pdesurr"]["messages"] for r in row["runs"]]
         mb = row["payload_bytes"] / 1e6
         size = row["payload_bytes"]
         size = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
+        r1 = med([o / r for o, r in zip(ours, raw1, strict=True)])
+        rb = med([o / r for o, r in zip(ours, rawb, strict=True)])
         print(
-            f"| {row['floats']} | {size} | {raw_rate:,.0f} | {raw_rate * mb:,.1f} "
-            f"| {ours_rate:,.0f} | {ours_rate * mb:,.1f} | {ours_rate / raw_rate:.2f} |"
+            f"| {row['floats']} | {size} | {per} | {med(raw1):,.0f} | {med(raw1) * mb:,.1f} "
+            f"| {med(rawb) * mb:,.1f} | {med(ours):,.0f} | {med(ours) * mb:,.1f} | {r1:.2f} "
+            f"| {rb:.2f} | {med(work):.2f} | {med(cpu):.2f} | {med(pcpu):.2f} |"
         )
+    print()
+
+
+def mpi_capacity_worker(sizes: list[int], seconds: float) -> None:
+    """One trainer rank (0) and ``size - 1`` producer ranks replaying pre-made samples."""
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    n_prod = world.Get_size() - 1
+    credits = max(1, CAPACITY // n_prod // 4)  # as _run_online_mpi computes it
+    rows = []
+    for n in sizes:
+        r = _pdesurr(world.Dup(), n, seconds, credits, producers=tuple(range(1, n_prod + 1)))
+        if world.Get_rank() == 0:
+            rows.append({"floats": n, "payload_bytes": 4 * (N_COND + n), **r})
+    if world.Get_rank() == 0:
+        print("RESULT " + json.dumps({"rows": rows, "credits": credits}), flush=True)
+
+
+def capacity(args) -> None:
+    """Samples/s one trainer rank absorbs from 1, 2, 4... producer ranks (oversubscribed)."""
+    print("## Capacity: producer ranks replaying pre-made samples into one trainer rank\n")
+    print(
+        f"`mpiexec -n 1+P`, each producer the real `run_producer` with the solver replaced by "
+        f"pre-made samples (as in part 2), the trainer rank the real `MPIReceiver` into a "
+        f"counting sink; credits per producer as `run_online` gives them (capacity "
+        f"{CAPACITY} / P / 4). {os.cpu_count()} cores for 1+P ranks: beyond 1 producer the "
+        f"ranks are oversubscribed, so the figures show the trainer's receive cost, not a "
+        f"network's. Load average {os.getloadavg()[0]:.1f}.\n"
+    )
+    print("| producers | n floats | payload | samples/s | MB/s | recv µs/sample | cpu µs/sample |")
+    print("|---|---|---|---|---|---|---|")
+    for n_prod in args.producers:
+        cmd = [mpiexec(), "-n", str(1 + n_prod), *shlex.split(args.pin), sys.executable]
+        cmd += [os.path.abspath(__file__), "--mpi-worker", "capacity"]
+        cmd += ["--seconds", str(args.mpi_seconds), "--sizes", *map(str, args.sizes)]
+        note(f"  capacity: {n_prod} producer rank(s)")
+        p = run_mpiexec(cmd, args.mpi_timeout)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")] if p else []
+        if not line:
+            print(f"| {n_prod} | failed or timed out |" + 5 * " – |")
+            continue
+        for row in json.loads(line[-1][len("RESULT ") :])["rows"]:
+            rate = row["messages"] / row["seconds"]
+            size = row["payload_bytes"]
+            label = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
+            print(
+                f"| {n_prod} | {row['floats']} | {label} | {rate:,.0f} "
+                f"| {rate * size / 1e6:,.1f} | {1e6 * row['work'] / row['messages']:.2f} "
+                f"| {1e6 * row['cpu'] / row['messages']:.2f} |"
+            )
     print()
 
 
@@ -637,7 +754,13 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["throughput", "mpi", "accuracy"],
-        choices=["throughput", "mpi", "accuracy"],
+        choices=["throughput", "mpi", "capacity", "accuracy"],
+    )
+    p.add_argument(
+        "--sources",
+        nargs="+",
+        choices=["store", "reservoir", "firo", "mpi"],
+        help="throughput: only these sources (and memory)",
     )
     p.add_argument("--ks-steps", type=int, default=300)
     p.add_argument("--k2d-steps", type=int, default=60)
@@ -651,6 +774,13 @@ def main() -> None:
     )
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 64 * 64, 128 * 128])
     p.add_argument("--mpi-seconds", type=float, default=1.5)
+    p.add_argument("--mpi-reps", type=int, default=3, help="interleaved repeats per size")
+    p.add_argument(
+        "--pin",
+        default="",
+        help='mpiexec options placing the ranks, e.g. --pin="-bind-to core"',
+    )
+    p.add_argument("--reps", type=int, default=3, help=argparse.SUPPRESS)
     p.add_argument(
         "--mpi-timeout", type=float, default=150, help="s before an mpiexec run is ended"
     )
@@ -665,16 +795,21 @@ def main() -> None:
     )
     p.add_argument("--valid-trajectories", type=int, default=8)
     p.add_argument("--keep", action="store_true", help="keep the temporary stores and runs")
-    p.add_argument("--mpi-worker", choices=["messages", "online"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--mpi-worker", choices=["messages", "online", "capacity"], help=argparse.SUPPRESS
+    )
+    p.add_argument("--producers", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--recipe-json", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result-json", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.mpi_worker == "messages":
-        return mpi_messages_worker(args.sizes, args.seconds)
+        return mpi_messages_worker(args.sizes, args.seconds, args.reps)
     if args.mpi_worker == "online":
         return mpi_online_worker(args.recipe_json, args.result_json)
+    if args.mpi_worker == "capacity":
+        return mpi_capacity_worker(args.sizes, args.seconds)
 
     if args.quick:
         args.ks_steps, args.k2d_steps, args.repeats, args.repeats_2d = 60, 30, 1, 1
@@ -697,6 +832,8 @@ def main() -> None:
         n_train = {"ks": 8, "kolmogorov": args.offline_trajectories}
         n_valid = {"ks": 2, "kolmogorov": args.valid_trajectories}
         for key, (spec, _) in SPECS.items():
+            if "throughput" not in args.parts and "accuracy" not in args.parts:
+                continue  # the message parts need no store
             if key == "ks" and "throughput" not in args.parts:
                 continue
             sets = [f"splits.train={n_train[key]}", f"splits.valid={n_valid[key]}", "splits.test=0"]
@@ -714,6 +851,7 @@ def main() -> None:
         for part, run in (
             ("throughput", lambda: throughput(args, stores, work)),
             ("mpi", lambda: messages(args)),
+            ("capacity", lambda: capacity(args)),
             ("accuracy", lambda: accuracy(args, stores["kolmogorov"], work)),
         ):
             if part in args.parts:

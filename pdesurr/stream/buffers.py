@@ -79,6 +79,7 @@ class _Buffer:
         self.wait_time = 0.0  # seconds get_batch spent blocked: the trainer's idle time
         self.throttle_time = 0.0  # seconds put spent blocked: the producers' idle time
         self.closed = False
+        self.replay: int | None = None  # after close: None drains; see replay_after_close
 
     # -- policy -------------------------------------------------------------------------
     def _has_room(self) -> bool:
@@ -132,6 +133,22 @@ class _Buffer:
             self._cond.notify_all()
             return True
 
+    def put_many(self, samples: list[Sample]) -> int:
+        """Add as many of ``samples`` as there is room for, in order, without blocking (one
+        lock for all: a transport delivering a bundle); returns how many were added."""
+        with self._cond:
+            k = 0
+            for sample in samples:
+                if self.closed or not self._has_room():
+                    break
+                self._check(sample)
+                self._insert(sample)
+                k += 1
+            self.received += k
+            if k:
+                self._cond.notify_all()
+            return k
+
     def get_batch(self, n: int, timeout: float | None = None) -> list[Sample]:
         """n samples; after ``close()`` possibly fewer, ``[]`` once exhausted.
 
@@ -150,9 +167,34 @@ class _Buffer:
                     raise TimeoutError(
                         f"no batch of {n} within {timeout} s ({len(self._samples)} held)"
                     )
-            batch = self._drain(n) if self.closed else self._serve(n)
+            if not self.closed:
+                batch = self._serve(n)
+            else:
+                batch = self._drain(n) if self.replay is None else self._replay(n)
             self._cond.notify_all()
             return batch
+
+    def replay_after_close(self, max_reuse: int = 0) -> None:
+        """Once closed, keep serving the held samples instead of draining them: each batch
+        draws min(n, held) distinct ones uniformly without removing them; a sample served
+        ``max_reuse`` times in all (``0``: no bound) is retired; ``[]`` once none is left."""
+        if not isinstance(max_reuse, int) or max_reuse < 0:
+            raise ValueError(f"max_reuse must be an integer >= 0, got {max_reuse!r}")
+        with self._cond:
+            self.replay = max_reuse
+
+    def _replay(self, n: int) -> list[Sample]:
+        k = len(self._samples)
+        if self.replay:
+            spent = torch.nonzero(self._counts[:k] >= self.replay).flatten().tolist()
+            for i in sorted(spent, reverse=True):  # swap-remove, as in _remove_random
+                last = len(self._samples) - 1
+                self._samples[i], self._counts[i] = self._samples[last], self._counts[last]
+                self._samples.pop()
+                self._counts[last] = 0
+        idx = torch.randperm(len(self._samples), generator=self._rng)[:n]
+        self._count(idx)
+        return [self._samples[i] for i in idx.tolist()]
 
     def close(self) -> None:
         """No more samples will come: unblock every waiting ``put`` and ``get_batch``."""

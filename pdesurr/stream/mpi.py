@@ -2,10 +2,10 @@
 
 Messages (all from a producer to its trainer, except credits and stop):
 
-    header   int64[4]  (kind, trajectory, time index or step, 0); kinds: 0 sample, 1 done,
-                       2 diverged, 3 alive, 4 bye                               tag 21
-    payload  float32[n_cond + W*C*prod(S)] for a sample; float64[1] (time) for a divergence
-                                                                               tag 22
+    bundle   bytes     many samples and events (sample, done, diverged, alive, bye) in
+                       the fixed layout of :mod:`pdesurr.stream.bundle`, sent with
+                       ``Isend`` from a ring of buffers (:mod:`pdesurr.stream.bundled`)
+                                                                               tag 25
     credit   int64[1]  trainer -> producer: may send that many more samples     tag 23
     stop     int64[1]  trainer -> producer: finish now                          tag 24
 
@@ -36,13 +36,12 @@ import threading
 import time
 
 import numpy as np
-import torch
 
 from pdesurr.stream.buffers import Sample
 from pdesurr.stream.producer import produce
 
-TAG_HEADER, TAG_PAYLOAD, TAG_CREDIT, TAG_STOP = 21, 22, 23, 24
-SAMPLE, DONE, DIVERGED, ALIVE, BYE = range(5)
+TAG_HEADER, TAG_PAYLOAD, TAG_CREDIT, TAG_STOP, TAG_BUNDLE = 21, 22, 23, 24, 25
+SAMPLE, DONE, DIVERGED, ALIVE, BYE = range(5)  # as in pdesurr.stream.bundle
 
 
 def run_producer(
@@ -62,7 +61,11 @@ def run_producer(
     """The loop of a producer rank; returns when done (after the trainer's stop)."""
     from mpi4py import MPI
 
-    header = np.zeros(4, np.int64)
+    from pdesurr.stream.bundled import BundleSender
+
+    n_cond = len(window.conditioning) if window is not None else 0
+    floats = n_cond + math.prod(sample_shape)
+    sender = BundleSender(comm, trainer, TAG_BUNDLE, floats, n_cond, credits)
     credit_buf = np.zeros(1, np.int64)
     # no credit until the trainer grants the first ``credits`` (MPIReceiver.start)
     state = {"credits": 0, "stopped": False, "sent": 0, "alive": 0.0, "bye": False}
@@ -81,43 +84,39 @@ def run_producer(
             state["credits"] += int(credit_buf[0])
             block = False
 
-    def send(kind, a=0, b=0, payload=None):
-        header[:] = (kind, a, b, 0)
-        comm.Send(header, dest=trainer, tag=TAG_HEADER)
-        if payload is not None:
-            comm.Send(payload, dest=trainer, tag=TAG_PAYLOAD)
-
     def goodbye() -> None:
         if not state["bye"]:
-            send(BYE)
+            sender.event(BYE)
+            sender.close()
             state["bye"] = True
 
     for event in produce(spec, split, chunks, window, device, skip, exclude):
-        take_messages(block=False)
+        if sender.poll_due(state["credits"]):
+            take_messages(block=False)
         if state["stopped"]:
             return goodbye()
         kind = event[0]
         if kind == "alive":
-            if time.monotonic() - state["alive"] > 1.0:
-                send(ALIVE)
-                state["alive"] = time.monotonic()
+            sender.tick()
         elif kind == "sample":
+            if state["credits"] == 0:
+                sender.flush()
             while state["credits"] == 0 and not state["stopped"]:
                 take_messages(block=True)
             if state["stopped"]:
                 return goodbye()
             if fail_after is not None and state["sent"] >= fail_after:
+                sender.flush()  # what was sent arrives
                 while True:  # fault injection: this producer hangs, silent, like a dead node
                     time.sleep(3600)
             s: Sample = event[1]
-            payload = np.concatenate([s.cond.numpy().ravel(), s.frames.numpy().ravel()])
-            send(SAMPLE, s.trajectory, s.time_index, payload.astype(np.float32))
+            sender.sample(s)
             state["credits"] -= 1
             state["sent"] += 1
         elif kind == "done":
-            send(DONE, event[1])
+            sender.event(DONE, event[1])
         elif kind == "diverged":
-            send(DIVERGED, event[1], event[2], np.array([event[3]], np.float64))
+            sender.event(DIVERGED, event[1], event[2], event[3])
     goodbye()
     while not state["stopped"]:  # wait for the trainer's stop: an orderly MPI_Finalize
         take_messages(block=True)
@@ -172,43 +171,9 @@ class MPIReceiver:
             return all(p in self.ledger.finished or p in self.ledger.dead for p in self.producers)
 
     def _run(self) -> None:
-        from mpi4py import MPI
+        from pdesurr.stream.bundled import receive_bundles
 
-        header = np.zeros(4, np.int64)
-        status = MPI.Status()
-        empty = 0
-        while not (self.stopping.is_set() and self._accounted()):
-            if not self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_HEADER, status=status):
-                self._check_silence()
-                empty += 1
-                # keep probing while messages flow (a Send completes when this side makes
-                # progress), back off when the stream is quiet
-                time.sleep(0 if empty < 200 else 0.0005)
-                continue
-            empty = 0
-            src = status.source
-            self.comm.Recv(header, source=src, tag=TAG_HEADER)
-            kind, a, b = int(header[0]), int(header[1]), int(header[2])
-            with self.ledger.lock:
-                self.ledger.heard[src] = time.monotonic()
-            if kind == SAMPLE:
-                buf = np.empty(self.size, np.float32)
-                self.comm.Recv(buf, source=src, tag=TAG_PAYLOAD)
-                if self.stopping.is_set():
-                    continue  # training is over: drain, grant nothing
-                t = torch.from_numpy(buf)
-                frames = t[self.n_cond :].reshape(self.shape).clone()
-                if self._put(Sample(frames, t[: self.n_cond].clone(), a, b)):
-                    self.comm.Send(np.array([1], np.int64), dest=src, tag=TAG_CREDIT)
-            elif kind == DONE:
-                self.ledger.event(src, ("done", a))
-            elif kind == DIVERGED:
-                t = np.empty(1, np.float64)
-                self.comm.Recv(t, source=src, tag=TAG_PAYLOAD)
-                self.ledger.event(src, ("diverged", a, b, float(t[0])))
-            elif kind == BYE:
-                with self.ledger.lock:
-                    self.ledger.finished.add(src)
+        receive_bundles(self, TAG_BUNDLE, TAG_CREDIT)
 
     def _check_silence(self) -> None:
         now, declared = time.monotonic(), []

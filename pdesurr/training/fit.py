@@ -27,6 +27,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
 from pdesurr.data.pairs import PairDataset, pairs_of
+from pdesurr.data.prefetch import PrefetchedBatches
 from pdesurr.data.store import open_store
 from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
@@ -49,6 +50,7 @@ from pdesurr.training.surrogate import Surrogate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
+PREFETCH_PROCESSES = 1  # reader processes for larger splits (0: reader threads)
 
 
 class Objective(nn.Module):
@@ -239,9 +241,11 @@ def fit(
     out = Path(t["out"])
     ckpt_dir = out / "checkpoint"
     train, valid, surrogate, config = build(recipe, device)
+    read_ahead = False
     if batches is None:
         source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
         batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
+        read_ahead = source is train  # per-batch reads from the store: prefetched below
 
     params = surrogate.parameters()
     if opt_cfg["lr_embedding"] is not None or opt_cfg["lr_time"] is not None:
@@ -342,98 +346,112 @@ def fit(
             "a tighter optim.grad_clip or a longer optim.warmup"
         )
 
-    step = start
-    for step in range(start, end):
-        got = batches.next(step)
-        if got is None:  # the stream is exhausted: stop here, with a checkpoint
-            end = step
-            break
-        frames, cond = got  # (b, W, C, *S), (b, n_cond)
-        frames, cond = frames.to(device), cond.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = runner(frames, cond if cond.shape[1] else None, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt_cfg["grad_clip"])
-        finite = torch.stack([loss.detach().float(), grad_norm.float()]).isfinite().all()
-        if ctx.active:  # every rank stops at the same step
-            flag = finite.to(torch.int32)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-            finite = flag.bool()
-        if not finite:  # before optimizer.step: the weights stay the last good ones
-            stop(
-                step + 1,
-                f"non-finite loss ({float(loss.detach()):.3g}) or gradient norm "
-                f"({float(grad_norm):.3g})",
-            )
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update_parameters(surrogate)
-        samples += len(frames)
-
-        record = None
-        if (step + 1) % t["log_every"] == 0 or step + 1 == end:
-            value = loss.detach()
-            if ctx.active:
-                torch.distributed.all_reduce(value)
-                value = value / ctx.world
-            now = time.perf_counter()
-            record = {
-                "step": step + 1,
-                "loss": float(value),
-                "lr": scheduler.get_last_lr()[0],
-                "grad_norm": float(grad_norm),
-                "samples_per_s": samples * ctx.world / (now - t_last),
-                **batches.metrics(),
-            }
-            t_last, samples = now, 0
-        if (
-            ((step + 1) % t["eval_every"] == 0 or step + 1 == end)
-            and valid is not None
-            and ctx.is_main
-        ):
-            record = record or {"step": step + 1}
-            record.update(
-                validate(
-                    ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
+    if read_ahead:  # after any resume: it reads ahead from the start step
+        batches = PrefetchedBatches(
+            batches, pin=device.type == "cuda", processes=PREFETCH_PROCESSES
+        )
+    try:
+        step = start
+        for step in range(start, end):
+            got = batches.next(step)
+            if got is None:  # the stream is exhausted: stop here, with a checkpoint
+                end = step
+                break
+            frames, cond = got  # (b, W, C, *S), (b, n_cond)
+            frames, cond = frames.to(device), cond.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = runner(frames, cond if cond.shape[1] else None, step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt_cfg["grad_clip"])
+            finite = torch.stack([loss.detach().float(), grad_norm.float()]).isfinite().all()
+            if ctx.active:  # every rank stops at the same step
+                flag = finite.to(torch.int32)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+                finite = flag.bool()
+            if not finite:  # before optimizer.step: the weights stay the last good ones
+                stop(
+                    step + 1,
+                    f"non-finite loss ({float(loss.detach()):.3g}) or gradient norm "
+                    f"({float(grad_norm):.3g})",
                 )
-            )
-        if record is not None:
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(surrogate)
+            samples += len(frames)
+
+            record = None
+            if (step + 1) % t["log_every"] == 0 or step + 1 == end:
+                value = loss.detach()
+                if ctx.active:
+                    torch.distributed.all_reduce(value)
+                    value = value / ctx.world
+                now = time.perf_counter()
+                record = {
+                    "step": step + 1,
+                    "loss": float(value),
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm),
+                    "samples_per_s": samples * ctx.world / (now - t_last),
+                    **batches.metrics(),
+                }
+                t_last, samples = now, 0
+            if (
+                ((step + 1) % t["eval_every"] == 0 or step + 1 == end)
+                and valid is not None
+                and ctx.is_main
+            ):
+                record = record or {"step": step + 1}
+                record.update(
+                    validate(
+                        ema.module if ema is not None else surrogate,
+                        valid,
+                        t["eval_windows"],
+                        device,
+                    )
+                )
+            if record is not None:
+                history.append(record)
+                if log_file:
+                    log_file.write(record)
+                bar.record(record)
+            bar.update(1)
+            ckpt_every = t["checkpoint_every"]
+            if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
+                data_state = batches.state_dict()  # on every rank: online trainers gather theirs
+                if ctx.is_main:
+                    checkpoint(step + 1, data_state)
+        if (
+            end > start
+            and ctx.is_main
+            and (not history or "valid_loss" not in history[-1] or history[-1]["step"] != end)
+        ):
+            # stopped early (the stream ran dry): the final state gets its validation too
+            record = history.pop() if history and history[-1]["step"] == end else {"step": end}
+            record.update(batches.metrics() if len(record) == 1 else {})
+            if valid is not None:
+                record.update(
+                    validate(
+                        ema.module if ema is not None else surrogate,
+                        valid,
+                        t["eval_windows"],
+                        device,
+                    )
+                )
             history.append(record)
             if log_file:
                 log_file.write(record)
-            bar.record(record)
-        bar.update(1)
-        ckpt_every = t["checkpoint_every"]
-        if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
-            data_state = batches.state_dict()  # on every rank: online trainers gather theirs
-            if ctx.is_main:
-                checkpoint(step + 1, data_state)
-    if (
-        end > start
-        and ctx.is_main
-        and (not history or "valid_loss" not in history[-1] or history[-1]["step"] != end)
-    ):
-        # stopped early (the stream ran dry): the final state gets its validation too
-        record = history.pop() if history and history[-1]["step"] == end else {"step": end}
-        record.update(batches.metrics() if len(record) == 1 else {})
-        if valid is not None:
-            record.update(
-                validate(
-                    ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
-                )
-            )
-        history.append(record)
+        data_state = batches.state_dict()
+        path = checkpoint(end, data_state) if ctx.is_main else None
+        if ctx.active:
+            torch.distributed.barrier()
+        bar.close()
         if log_file:
-            log_file.write(record)
-    data_state = batches.state_dict()
-    path = checkpoint(end, data_state) if ctx.is_main else None
-    if ctx.active:
-        torch.distributed.barrier()
-    bar.close()
-    if log_file:
-        log_file.close()
+            log_file.close()
+    finally:  # the reader worker ends with the run, also when it stops on an error
+        if isinstance(batches, PrefetchedBatches):
+            batches.close()
     return FitResult(step=end, history=history, checkpoint=path, notes=notes)
 
 

@@ -6,6 +6,7 @@ A recipe with an ``[online]`` table trains online::
     [online]   trajectories (streamed from the spec's ``split``), producers, buffer
                ("reservoir" | "firo" | "fifo"), capacity, watermark, split, device,
                producer_timeout (s of silence before a producer is declared dead),
+               when_done, max_reuse (a stream that ends early: pdesurr.stream.ending),
                fault (testing aid: "kill:P:N" kills producer P after N samples)
 
 ``data.spec`` names the dataset spec the producers sample (same initial-condition and
@@ -31,6 +32,7 @@ import torch
 from pdesurr.config import ConfigError, check_section
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream.buffers import collate, make_buffer
+from pdesurr.stream.ending import WHEN_DONE, StreamEnd, default_when_done
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
 from pdesurr.stream.producer import WindowSpec, chunks_for
@@ -52,6 +54,8 @@ ONLINE_SCHEMA = {
     "producer_timeout": (float, 300.0),
     "fault": (str | None, None),
     "trainers": (int, 1),
+    "when_done": (str | None, None),  # pdesurr.stream.ending: "continue" | "stop"
+    "max_reuse": (int, 0),
 }
 
 
@@ -66,6 +70,12 @@ def online_config(recipe: Recipe) -> dict:
             raise ConfigError(f"{recipe.source}: online.{key} must be >= 1, got {cfg[key]}")
     if not 1 <= cfg["watermark"] <= cfg["capacity"]:
         raise ConfigError(f"{recipe.source}: online.watermark must be in [1, capacity]")
+    cfg["when_done"] = cfg["when_done"] or default_when_done(cfg["buffer"])
+    if cfg["when_done"] not in WHEN_DONE or cfg["max_reuse"] < 0:
+        raise ConfigError(
+            f"{recipe.source}: online.when_done must be one of {list(WHEN_DONE)} and "
+            f"online.max_reuse >= 0, got {cfg['when_done']!r}, {cfg['max_reuse']}"
+        )
     if recipe.optim["batch_size"] > cfg["capacity"]:
         raise ConfigError(
             f"{recipe.source}: optim.batch_size ({recipe.optim['batch_size']}) "
@@ -89,8 +99,15 @@ class OnlineBatches:
     kind = "online"
 
     def __init__(
-        self, buffer, ledger: Ledger, transport, batch_size: int, ctx: DistContext = SINGLE
+        self,
+        buffer,
+        ledger: Ledger,
+        transport,
+        batch_size: int,
+        ctx: DistContext = SINGLE,
+        end: StreamEnd | None = None,
     ):
+        self.end = end
         self.ctx = ctx
         self.buffer, self.ledger, self.transport, self.batch_size = (
             buffer,
@@ -111,6 +128,8 @@ class OnlineBatches:
                 break
             except TimeoutError:
                 continue
+        if self.end is not None:
+            self.end.check(self.buffer, step, len(samples))
         if self.ctx.active:  # trainers stop together when any of them has run dry
             import torch.distributed as dist
 
@@ -207,6 +226,8 @@ def run_online(
         tuple(recipe.data["conditioning"]),
     )
     buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
+    end = StreamEnd(cfg["when_done"], cfg["max_reuse"], log)
+    end.configure(buffer)
     ledger = Ledger()
     resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer) is not None
     exclude = frozenset(ledger.done | set(ledger.diverged))
@@ -230,7 +251,7 @@ def run_online(
             f"flight, {len(buffer)} samples in the buffer"
         )
     transport.start()
-    batches = OnlineBatches(buffer, ledger, transport, recipe.optim["batch_size"])
+    batches = OnlineBatches(buffer, ledger, transport, recipe.optim["batch_size"], end=end)
     try:
         result = fit(recipe, ctx, progress, stop_after, resume, batches=batches)
     finally:
@@ -285,6 +306,7 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
     if is_trainer:
         seed = recipe.train["seed"] + rank
         buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], seed)
+        StreamEnd(cfg["when_done"], cfg["max_reuse"]).configure(buffer)
         ledger = Ledger()
         if resume:
             merged = restore(Path(recipe.train["out"]), ledger, buffer, rank, n_trainers)
@@ -335,7 +357,10 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         cfg["producer_timeout"],
         on_dead=declared_dead,
     ).start()
-    batches = OnlineBatches(buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx)
+    end = StreamEnd(cfg["when_done"], cfg["max_reuse"], log if rank == 0 else lambda m: None)
+    batches = OnlineBatches(
+        buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx, end
+    )
     try:
         result = fit(
             recipe, ctx, progress if rank == 0 else None, stop_after, resume, batches=batches

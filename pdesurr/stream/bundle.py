@@ -1,0 +1,144 @@
+"""Bundles: many stream events and samples in one message, in a fixed binary layout.
+
+One MPI message per bundle instead of two per sample: per-message costs (the matching,
+the Python around each ``Send``/``Recv``, the credit back) are paid once for ``n``
+samples. Layout of a bundle of ``n`` samples of ``F`` float32 each and ``e`` events
+(little-endian, no pickles, both sides know ``F`` from the spec and the recipe)::
+
+    offset 0            HEAD     magic u4 ("PDSB"), version u2, k u2, n u4, e u4, F u8
+    offset 24           frames   float32[n, F - k]   sample i's frames (W*C*prod(S), C order)
+    offset 24 + 4 n (F - k)
+                        cond     float32[n, k]       sample i's conditioning scalars
+    offset align8(24 + 4 n F)
+                        events   EVENT[e]            kind i8, a i8, b i8, x f8 (32 bytes each)
+
+Frames and conditioning lie in two blocks, so that each is one contiguous copy on either
+side (``torch.stack(..., out=)`` on the producer, a slice on the trainer). Events keep
+the stream's order: a ``SAMPLE`` event (a = trajectory, b = time index) stands for the
+next sample of the blocks; ``DONE`` (a = trajectory), ``DIVERGED`` (a, b = step, x =
+time), ``ALIVE`` and ``BYE`` carry none. The size of a bundle adapts to the sample
+(:func:`bundle_samples`): about ``target_bytes`` per message, but at most a quarter of a
+producer's credit window, so that several bundles are in flight while the next one fills.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SAMPLE, DONE, DIVERGED, ALIVE, BYE = range(5)
+MAGIC, VERSION = 0x42534450, 1  # b"PDSB" read as little-endian u4
+HEAD = np.dtype(
+    [("magic", "<u4"), ("version", "<u2"), ("k", "<u2"), ("n", "<u4"), ("e", "<u4"),
+     ("floats", "<u8")]
+)  # fmt: skip
+EVENT = np.dtype([("kind", "<i8"), ("a", "<i8"), ("b", "<i8"), ("x", "<f8")])
+EXTRA_EVENTS = 64  # room for done/diverged/alive/bye events beside the samples
+
+
+def bundle_samples(floats: int, credits: int, target_bytes: int = 1 << 20) -> int:
+    """Samples per bundle: ~``target_bytes`` per message, at most ``credits // 4``, >= 1."""
+    return max(1, min(target_bytes // (4 * floats), credits // 4))
+
+
+def events_offset(n: int, floats: int) -> int:
+    end = HEAD.itemsize + 4 * n * floats
+    return (end + 7) // 8 * 8
+
+
+def max_bytes(max_samples: int, floats: int) -> int:
+    """Size of the largest bundle: what a receive buffer must hold."""
+    return events_offset(max_samples, floats) + EVENT.itemsize * (max_samples + EXTRA_EVENTS)
+
+
+class BundleWriter:
+    """Collects samples and events; :meth:`finish` packs them into one preallocated byte
+    buffer (one stacked copy per block and bundle, not per sample) and returns the message."""
+
+    def __init__(self, max_samples: int, floats: int, n_cond: int):
+        if not 0 <= n_cond <= floats:
+            raise ValueError(f"n_cond = {n_cond} must lie in [0, floats = {floats}]")
+        self.max_samples, self.floats, self.n_cond = max_samples, floats, n_cond
+        self.max_events = max_samples + EXTRA_EVENTS
+        self.buf = np.zeros(max_bytes(max_samples, floats), np.uint8)
+        self.data = torch.from_numpy(self.buf[HEAD.itemsize :].view(np.float32))
+        self.reset()
+
+    def reset(self) -> None:
+        self._cond: list = []
+        self._frames: list = []
+        self._events: list[tuple] = []
+        self.n = self.e = 0
+
+    @property
+    def full(self) -> bool:
+        return self.n >= self.max_samples or self.e >= self.max_events
+
+    def sample(self, trajectory: int, time_index: int, cond, frames) -> None:
+        """Append a sample: cond ``(k,)`` and frames (``F - k`` floats, one shape for every
+        sample of a bundle; tensors or arrays, on any device)."""
+        if self.full:
+            raise ValueError(f"bundle full ({self.n} samples, {self.e} events)")
+        self._cond.append(torch.as_tensor(cond))
+        self._frames.append(torch.as_tensor(frames))
+        self._events.append((SAMPLE, trajectory, time_index, 0.0))
+        self.n += 1
+        self.e += 1
+
+    def event(self, kind: int, a: int = 0, b: int = 0, x: float = 0.0) -> None:
+        if self.e >= self.max_events:
+            raise ValueError(f"bundle full ({self.e} events)")
+        self._events.append((kind, a, b, x))
+        self.e += 1
+
+    def finish(self) -> np.ndarray:
+        """The message: a view of the buffer (valid until the next :meth:`reset`)."""
+        n, k, f = self.n, self.n_cond, self.floats - self.n_cond
+        if n:
+            shape = self._frames[0].shape
+            if self._frames[0].numel() != f or self._cond[0].numel() != k:
+                raise ValueError(
+                    f"a sample of {self._frames[0].numel()} frame and {self._cond[0].numel()} "
+                    f"conditioning floats; bundles hold {f} and {k}"
+                )
+            _stack_into(self._frames, self.data[: n * f].view(n, *shape))
+            _stack_into(self._cond, self.data[n * f : n * (f + k)].view(n, k))
+        head = np.array([(MAGIC, VERSION, k, n, self.e, self.floats)], HEAD)
+        self.buf[: HEAD.itemsize] = head.view(np.uint8)
+        off = events_offset(n, self.floats)
+        end = off + EVENT.itemsize * self.e
+        self.buf[off:end] = np.array(self._events, EVENT).view(np.uint8)
+        return self.buf[:end]
+
+
+def _stack_into(tensors: list, out: torch.Tensor) -> None:
+    if tensors[0].device == out.device and tensors[0].dtype == out.dtype:
+        torch.stack(tensors, out=out)
+    else:  # a GPU producer, or float64 samples: one stack there, one copy here
+        out.copy_(torch.stack(tensors).reshape(out.shape))
+
+
+def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
+    """``(frames float32 (n, F - k), cond float32 (n, k), events EVENT (e,))``, views of
+    ``buf``; checks the layout."""
+    if nbytes < HEAD.itemsize:
+        raise ValueError(f"a bundle of {nbytes} bytes is shorter than its header")
+    head = buf[: HEAD.itemsize].view(HEAD)[0]
+    if int(head["magic"]) != MAGIC or int(head["version"]) != VERSION:
+        raise ValueError(
+            f"not a version-{VERSION} bundle (magic {int(head['magic']):#x}, "
+            f"version {int(head['version'])})"
+        )
+    n, e, k = int(head["n"]), int(head["e"]), int(head["k"])
+    if int(head["floats"]) != floats or k != n_cond:
+        raise ValueError(
+            f"bundle samples have {int(head['floats'])} floats ({k} conditioning), "
+            f"expected {floats} ({n_cond})"
+        )
+    off = events_offset(n, floats)
+    if off + EVENT.itemsize * e != nbytes:
+        raise ValueError(f"bundle of {n} samples, {e} events cannot be {nbytes} bytes long")
+    data = buf[HEAD.itemsize : HEAD.itemsize + 4 * n * floats].view(np.float32)
+    f = floats - k
+    frames, cond = data[: n * f].reshape(n, f), data[n * f :].reshape(n, k)
+    return frames, cond, buf[off : off + EVENT.itemsize * e].view(EVENT)

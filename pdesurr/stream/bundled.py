@@ -1,0 +1,225 @@
+"""Bundled MPI messaging: non-blocking sends from a ring, receives posted ahead.
+
+The producer side (:class:`BundleSender`) packs samples straight into one of ``ring``
+preallocated bundle buffers (:mod:`pdesurr.stream.bundle`) and ships a full one with
+``Isend``, so the solver computes the next frames while the message travels; a buffer is
+re-used only once its previous send completed. A bundle leaves when it is full, when the
+producer runs out of credits, or when its oldest content is older than ``max_delay``
+seconds at a heartbeat (the solver is slow: do not hold samples back); with nothing sent
+for a second, an ``ALIVE`` event goes alone.
+
+The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead into
+preallocated buffers (from any producer, completed in posting order, so each producer's
+events stay in order), copies each sample out once (its own storage, so an evicted sample
+frees its memory), re-posts the buffer, puts the samples into the buffer in one locked
+call (:meth:`~pdesurr.stream.buffers._Buffer.put_many`) and sends one credit message per
+bundle. Credits count samples, as before: at most ``capacity + producers x credits``
+samples exist on the trainer side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import torch
+
+from pdesurr.stream.buffers import Sample
+from pdesurr.stream.bundle import (
+    ALIVE,
+    BYE,
+    DIVERGED,
+    DONE,
+    SAMPLE,
+    BundleWriter,
+    bundle_samples,
+    max_bytes,
+    read_bundle,
+)
+
+GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
+HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
+
+
+class BundleSender:
+    def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
+                 ring: int = 3, max_delay: float = 0.02):  # fmt: skip
+        from mpi4py import MPI
+
+        self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
+        m = bundle_samples(floats, credits)
+        self.writers = [BundleWriter(m, floats, n_cond) for _ in range(ring)]
+        self.requests = [MPI.REQUEST_NULL] * ring
+        self.i, self.max_delay = 0, max_delay
+        self.t_first: float | None = None  # when the pending bundle got its first content
+        self.t_sent = 0.0
+        self.messages = self.polled = self.events = self.completed = 0
+        self.big = 4 * floats >= 4096  # samples large enough to poke sends at every event
+
+    def poll_due(self, credits: int) -> bool:
+        """Whether to look for credits and stop now: at every event while credits run low
+        (fewer than two bundles), else after each bundle sent and every 64th event."""
+        self.events += 1
+        if self.big and self.messages > self.completed:
+            # without an MPI progress thread a large Isend advances only inside MPI calls:
+            # poke it between events (one Testall, ~1 us; skipped for small samples)
+            if self.MPI.Request.Testall(self.requests):
+                self.completed = self.messages
+        due = credits < 2 * self.writer.max_samples or self.polled < self.messages
+        if due or self.events % 64 == 0:
+            self.polled = self.messages
+            return True
+        return False
+
+    @property
+    def writer(self) -> BundleWriter:
+        return self.writers[self.i]
+
+    def _touch(self) -> None:
+        if self.t_first is None:
+            self.t_first = time.monotonic()
+
+    def sample(self, s: Sample) -> None:
+        self.writer.sample(s.trajectory, s.time_index, s.cond.detach(), s.frames.detach())
+        self._touch()
+        if self.writer.full:
+            self.flush()
+
+    def event(self, kind: int, a: int = 0, b: int = 0, x: float = 0.0) -> None:
+        if self.writer.full:
+            self.flush()
+        self.writer.event(kind, a, b, x)
+        self._touch()
+        if kind in (BYE, ALIVE):
+            self.flush()
+
+    def tick(self) -> None:
+        """At a heartbeat: ship an old bundle; say alive if nothing went for a while."""
+        now = time.monotonic()
+        if self.t_first is not None and now - self.t_first > self.max_delay:
+            self.flush()
+        elif self.t_first is None and now - self.t_sent > HEARTBEAT:
+            self.event(ALIVE)
+
+    def flush(self) -> None:
+        w = self.writer
+        if w.e == 0:
+            return
+        msg = w.finish()
+        self.requests[self.i] = self.comm.Isend([msg, self.MPI.BYTE], dest=self.dest, tag=self.tag)
+        self.messages += 1
+        self.i = (self.i + 1) % len(self.writers)
+        self.requests[self.i].Wait()  # the next buffer's previous send is done: re-use it
+        self.writers[self.i].reset()
+        self.t_first, self.t_sent = None, time.monotonic()
+
+    def close(self) -> None:
+        """Send what is pending and wait until every send has completed."""
+        self.flush()
+        self.MPI.Request.Waitall(self.requests)
+
+
+def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> None:
+    """The receive loop of an :class:`~pdesurr.stream.mpi.MPIReceiver` ``rx``: runs until
+    it is stopping and every producer said goodbye or was declared dead."""
+    from mpi4py import MPI
+
+    comm, floats = rx.comm, rx.size
+    nbytes = max_bytes(bundle_samples(floats, rx.credits), floats)
+    ring = ring or min(8, 2 + 2 * len(rx.producers))
+    posted: deque = deque()
+
+    def post(buf):
+        posted.append((comm.Irecv([buf, MPI.BYTE], source=MPI.ANY_SOURCE, tag=tag), buf))
+
+    for _ in range(ring):
+        post(np.empty(nbytes, np.uint8))
+    status = MPI.Status()
+    empty = 0
+    rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
+    while not (rx.stopping.is_set() and rx._accounted()):
+        req, buf = posted[0]
+        if not req.Test(status):
+            rx._check_silence()
+            empty += 1
+            # keep testing while messages flow, back off when the stream is quiet
+            time.sleep(0 if empty < 200 else 0.0005)
+            continue
+        empty = 0
+        t_work = time.perf_counter()
+        posted.popleft()
+        src = status.Get_source()
+        frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
+        samples = []
+        if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
+            samples = unpack_samples(frames, cond, events, rx.shape)
+        other = [(j, e) for j, e in enumerate(events.tolist()) if e[0] != SAMPLE]
+        post(buf)
+        rx.bundles += 1
+        with rx.ledger.lock:
+            rx.ledger.heard[src] = time.monotonic()
+        _deliver(rx, src, samples, other, credit_tag)
+        rx.work_time += time.perf_counter() - t_work
+    for req, _ in posted:  # every producer is accounted for: nothing more will match
+        req.Cancel()
+    # a receive matched by a dead producer's half-sent bundle cannot be cancelled: give
+    # up on it after a second rather than wait forever
+    pending, deadline = [req for req, _ in posted], time.monotonic() + 1.0
+    while pending and time.monotonic() < deadline:
+        pending = [req for req in pending if not req.Test()]
+        time.sleep(0.001)
+
+
+def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, shape) -> list:
+    """``[(event position, Sample)]`` from a bundle's blocks, copied out of the receive
+    buffer.
+
+    Copies go in groups of about ``GROUP_BYTES`` (each group its own storage; a sample is a
+    view of its group): one copy per sample would dominate for small samples, one copy
+    per bundle would let a single held sample pin a whole bundle. So a held sample keeps
+    at most ``max(its size, GROUP_BYTES)`` alive.
+    """
+    n = len(frames)
+    g = max(1, GROUP_BYTES // (4 * (frames.shape[1] + cond.shape[1])))
+    fs = []
+    for i in range(0, n, g):
+        fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
+    cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
+    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
+    a, b = events["a"].tolist(), events["b"].tolist()
+    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
+
+
+def _deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
+    """Samples and events in stream order: each event after the samples that precede it."""
+    granted, i = 0, 0
+    for j, (kind, a, b, x) in [*other, (None, (None, 0, 0, 0.0))]:
+        run = []
+        while i < len(samples) and (j is None or samples[i][0] < j):
+            run.append(samples[i][1])
+            i += 1
+        granted += _put_all(rx, run)
+        if kind == DONE:
+            rx.ledger.event(src, ("done", a))
+        elif kind == DIVERGED:
+            rx.ledger.event(src, ("diverged", a, b, x))
+        elif kind == BYE:
+            with rx.ledger.lock:
+                rx.ledger.finished.add(src)
+    if granted:
+        rx.comm.Send(np.array([granted], np.int64), dest=src, tag=credit_tag)
+
+
+def _put_all(rx, samples: list[Sample]) -> int:
+    """Put ``samples`` (waiting while the buffer is full); how many were put."""
+    done = 0
+    while done < len(samples) and not rx.stopping.is_set():
+        with rx.ledger.lock:  # buffer and ledger change together (checkpoints see both)
+            n = rx.buffer.put_many(samples[done:])
+            for s in samples[done : done + n]:
+                rx.ledger.sample(s.trajectory)
+        done += n
+        if done < len(samples):
+            time.sleep(0.001)
+    return done

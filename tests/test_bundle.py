@@ -1,0 +1,167 @@
+"""Bundles of stream samples: the binary layout, round trips, delivery order (no MPI)."""
+
+import struct
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from pdesurr.stream.buffers import FIFOBuffer, Sample
+from pdesurr.stream.bundle import (
+    BYE,
+    DIVERGED,
+    DONE,
+    SAMPLE,
+    BundleWriter,
+    bundle_samples,
+    read_bundle,
+)
+from pdesurr.stream.bundled import _deliver, unpack_samples
+from pdesurr.stream.ledger import Ledger
+
+
+def test_round_trip_of_random_samples_and_events():
+    rng = np.random.default_rng(0)
+    n_cond, shape = 2, (3, 1, 5)
+    floats = n_cond + 15
+    w = BundleWriter(8, floats, n_cond)
+    sent = []
+    for i in range(5):
+        cond = rng.standard_normal(n_cond).astype(np.float32)
+        frames = rng.standard_normal(shape).astype(np.float32)
+        w.sample(100 + i, 7 * i, cond, frames)
+        sent.append((cond, frames))
+        if i == 2:
+            w.event(DONE, 101)
+    w.event(DIVERGED, 104, 33, 1.25)
+    msg = w.finish()
+    buf = np.zeros(4096, np.uint8)  # a larger receive buffer, as MPI fills it
+    buf[: len(msg)] = msg
+    frames_block, cond_block, events = read_bundle(buf, len(msg), floats, n_cond)
+    assert frames_block.shape == (5, 15) and cond_block.shape == (5, n_cond)
+    for (cond, frames), f, c in zip(sent, frames_block, cond_block, strict=True):
+        np.testing.assert_array_equal(c, cond)  # bit-for-bit copies: no tolerance
+        np.testing.assert_array_equal(f.reshape(shape), frames)
+    kinds = [int(k) for k in events["kind"]]
+    assert kinds == [SAMPLE] * 3 + [DONE] + [SAMPLE] * 2 + [DIVERGED]
+    assert events["a"].tolist() == [100, 101, 102, 101, 103, 104, 104]
+    assert events["b"].tolist()[:3] == [0, 7, 14] and events["b"][-1] == 33
+    assert events["x"][-1] == 1.25
+
+
+def test_header_layout_is_fixed_little_endian():
+    floats, n = 3, 3  # 24 + 4*3*3 = 60 bytes -> events start at 64 (8-byte aligned)
+    w = BundleWriter(4, floats, 1)
+    for i in range(n):
+        w.sample(i, i, np.array([10.0 + i], np.float32), np.full(2, i, np.float32))
+    w.event(BYE)
+    msg = w.finish().tobytes()
+    magic, version, k, n_, e, f = struct.unpack_from("<4sHHIIQ", msg, 0)
+    assert (magic, version, k, n_, e, f) == (b"PDSB", 1, 1, n, n + 1, floats)
+    assert len(msg) == 64 + 32 * (n + 1)  # header 24, frames 24, cond 12, pad 4, 4 events
+    # frames block: sample 1's two floats at 24 + 4*2; cond block at 24 + 4*2*n
+    assert struct.unpack_from("<2f", msg, 24 + 8) == (1.0, 1.0)
+    assert struct.unpack_from("<3f", msg, 24 + 8 * n) == (10.0, 11.0, 12.0)
+    kind, a, b, x = struct.unpack_from("<qqqd", msg, 64 + 32 * n)
+    assert (kind, a, b, x) == (BYE, 0, 0, 0.0)
+
+
+def test_bundle_size_adapts_to_sample_and_credit_window():
+    assert bundle_samples(66, 500) == 125  # 1 MiB / 264 B > 500 // 4: the credit window bounds
+    assert bundle_samples(16386, 500) == (1 << 20) // (4 * 16386)  # 15: the message size bounds
+    assert bundle_samples(10**6, 500) == 1  # a sample larger than the target travels alone
+    assert bundle_samples(66, 2) == 1  # fewer than 4 credits: one per message
+
+
+def test_bundle_of_one():
+    w = BundleWriter(1, 4, 1)
+    w.sample(9, 3, np.array([0.5], np.float32), np.arange(3, dtype=np.float32))
+    assert w.full
+    with pytest.raises(ValueError, match="full"):
+        w.sample(9, 4, np.array([0.5], np.float32), np.arange(3, dtype=np.float32))
+    msg = w.finish()
+    frames, cond, events = read_bundle(msg.copy(), len(msg), 4, 1)
+    np.testing.assert_array_equal(frames[0], [0, 1, 2])
+    assert cond.tolist() == [[0.5]]
+    assert events.tolist() == [(SAMPLE, 9, 3, 0.0)]
+
+
+def test_bad_bundles_are_refused():
+    w = BundleWriter(2, 4, 1)
+    w.sample(0, 0, np.zeros(1, np.float32), np.zeros(3, np.float32))
+    msg = w.finish().copy()
+    with pytest.raises(ValueError, match="expected 5"):
+        read_bundle(msg, len(msg), 5, 1)
+    with pytest.raises(ValueError, match="expected 4 \\(2\\)"):
+        read_bundle(msg, len(msg), 4, 2)
+    with pytest.raises(ValueError, match="cannot be"):
+        read_bundle(msg, len(msg) - 8, 4, 1)
+    bad = msg.copy()
+    bad[0] ^= 0xFF
+    with pytest.raises(ValueError, match="not a version-1 bundle"):
+        read_bundle(bad, len(bad), 4, 1)
+    w.reset()
+    w.sample(0, 0, np.zeros(2, np.float32), np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="bundles hold 3 and 1"):
+        w.finish()
+
+
+class _Comm:
+    def __init__(self):
+        self.sent = []
+
+    def Send(self, buf, dest, tag):  # noqa: N802 (mpi4py's name)
+        self.sent.append((int(buf[0]), dest, tag))
+
+
+class _Rx:
+    def __init__(self, capacity):
+        self.comm, self.buffer, self.ledger = _Comm(), FIFOBuffer(capacity), Ledger()
+        self.stopping = threading.Event()
+
+
+def _samples(traj, n):
+    return [Sample(torch.full((1, 1, 2), float(i)), torch.zeros(1), traj, i) for i in range(n)]
+
+
+def test_delivery_keeps_stream_order_and_grants_one_credit_message():
+    rx = _Rx(16)
+    s = _samples(4, 3)
+    # events at positions 0..4: sample, sample, sample, done(4), bye
+    _deliver(
+        rx,
+        2,
+        [(0, s[0]), (1, s[1]), (2, s[2])],
+        [(3, (DONE, 4, 0, 0.0)), (4, (BYE, 0, 0, 0.0))],
+        23,
+    )
+    assert rx.ledger.received == {4: 3} and rx.ledger.done == {4} and rx.ledger.finished == {2}
+    assert rx.comm.sent == [(3, 2, 23)]  # one credit message for the whole bundle
+    assert [x.time_index for x in rx.buffer.get_batch(3)] == [0, 1, 2]
+
+
+def test_put_many_takes_what_fits():
+    buf = FIFOBuffer(4)
+    assert buf.put_many(_samples(0, 6)) == 4
+    assert buf.put_many(_samples(1, 1)) == 0 and len(buf) == 4
+    buf.close()
+    assert buf.put_many(_samples(1, 1)) == 0
+
+
+def test_unpacked_samples_own_their_group_and_match_the_payload():
+    rng = np.random.default_rng(1)
+    shape, floats = (2, 1, 40), 1 + 80  # 324 B: 12 samples per 4 KiB group
+    w = BundleWriter(30, floats, 1)
+    sent = [rng.standard_normal(shape).astype(np.float32) for _ in range(30)]
+    for i, f in enumerate(sent):
+        w.sample(3, i, np.array([i], np.float32), f)
+    msg = w.finish().copy()
+    out = unpack_samples(*read_bundle(msg, len(msg), floats, 1), shape)
+    msg[:] = 0  # the receive buffer is re-used: samples must not depend on it
+    assert [j for j, _ in out] == list(range(30))
+    for i, (_, s) in enumerate(out):
+        np.testing.assert_array_equal(s.frames.numpy(), sent[i])  # exact copies
+        assert s.cond.tolist() == [float(i)] and (s.trajectory, s.time_index) == (3, i)
+    storages = {s.frames.untyped_storage().data_ptr() for _, s in out}
+    assert len(storages) == 3  # ceil(30 / 12) groups: a held sample pins at most 4 KiB
