@@ -7,7 +7,10 @@
 3. train an FNO online from streaming KS solvers (producers in this process, reservoir
    buffer, no disk in between), with the ``ks_online_fno`` recipe;
 4. roll the trained model out on the test trajectories and write the evaluation report
-   (metrics, spectra, invariants, plots) next to the persistence and coarse-solver rows.
+   (metrics, spectra, invariants, plots) next to the persistence and coarse-solver rows;
+5-7. the other model families, briefly (:mod:`pdesurr.cli.demo_families`): PDE-Refiner
+   joins the table; a small scOT is pretrained, saved in Poseidon's published layout and
+   fine-tuned on Kolmogorov flow; a Lagrangian PINN solves the convection failure mode.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.cli.demo_families import foundation_stage, pinn_stage, refiner_stage
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.options import check_output, progress_mode
 from pdesurr.cli.simulate import _run_to_store, load_config
@@ -112,17 +116,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  trained to step {result.step}: valid rel L2 {last['valid_rel_l2']:.4f}; received "
         f"{sum(ledger.received.values())} windows from {len(ledger.done)} trajectories"
     )
+    refiner = refiner_stage(store, out, args.fast)
     # the suite schema's defaults, with the demo's store and output (as a suite file would)
     section = {"data": str(store), "lead_times": [1, 5, 10], "out": str(out / "benchmark")}
     suite = {
         "suite": check_section(section, "suite", SUITE_SCHEMA["suite"], "demo"),
-        "models": [{"name": "fno (online)", "checkpoint": str(result.checkpoint), "recipe": None}],
+        "models": [
+            {"name": "fno (online)", "checkpoint": str(result.checkpoint), "recipe": None},
+            {"name": "pde-refiner", "checkpoint": str(refiner), "recipe": None},
+        ],
         "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
     }
     rows = run_suite(suite)
     table = markdown_table(rows, [1, 5, 10])
     (out / "benchmark" / "table.md").write_text(table + "\n")
     print(table)
+    foundation_stage(out, args.fast)
+    pinn_stage(out, args.fast)
     print(
         f"demo done in {time.perf_counter() - start:.1f} s. "
         f"Reports and plots: {out / 'benchmark'}\n"
