@@ -126,6 +126,7 @@ def test_demo_fast(tmp_path, capsys):
     rows = (out / "benchmark" / "table.md").read_text().splitlines()[2:]
     assert [r.split("|")[1].strip() for r in rows] == [
         "fno (online)",
+        "pde-refiner",
         "persistence",
         "solver (1 steps/frame)",
     ]
@@ -137,6 +138,16 @@ def test_demo_fast(tmp_path, capsys):
     # the solver reference at the stored resolution reproduces its own data closely
     solver = xr.open_dataset(next((out / "benchmark").glob("solver*/metrics.nc")))
     assert float(solver["rel_l2"].max()) < 1e-2
+    # the other families: a Poseidon-layout directory that loads back, a fine-tuned scOT's
+    # report, a scored PINN
+    from pdesurr.models.scot import ScOT
+
+    assert isinstance(ScOT.from_pretrained(out / "scot-pretrained"), ScOT)
+    assert "Poseidon (scOT) checkpoint" in text
+    scot = json.loads((out / "kolmogorov_poseidon" / "eval" / "summary.json").read_text())
+    assert np.isfinite(scot["one_step"]["rel_l2"])
+    pinn = json.loads((out / "pinn_convection_lagrangian" / "eval" / "summary.json").read_text())
+    assert np.isfinite(pinn["rel_l2"]) and pinn["method"] == "lagrangian"
 
 
 def _online_recipe(tmp_path, buffer: str, n_traj: int) -> tuple[Path, int]:
