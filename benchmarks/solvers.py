@@ -40,9 +40,8 @@ reports the share of CPU time other processes used during the run, and names the
 whose blocks varied by more than 30% (the speed of these virtual machines also drifts
 for reasons invisible from inside; the ratio columns hold up better than ms/step).
 
-The column "reference (other code)" quotes the per-step times that exponax, jax-cfd and
-pyqg took on these 2-core machines (float64; see the project's reference notes on the
-solvers). They were measured elsewhere, not in this run, and are noisy (+-30%).
+Other codes are compared in the same run, on the same cores, by ``benchmarks/peers.py``
+(figures from another session or machine mean nothing on a shared machine).
 """
 
 from __future__ import annotations
@@ -61,17 +60,6 @@ from dataclasses import dataclass
 import torch
 
 from pdesurr.solvers import KuramotoSivashinsky, NavierStokes2D, QuasiGeostrophic, Stepper
-
-# Per-step medians measured on these 2-core machines with other codes (float64, JAX's
-# FFTs or pyqg's FFTW with 1 thread); quoted, not measured by this script.
-REFERENCE = {
-    "ns128": "exponax ETDRK4 2.3 ms; jax-cfd CN-RK4 3.7 ms",
-    "ns256": "exponax ETDRK4 6.9 ms; jax-cfd CN-RK4 10.0 ms",
-    "ks1": "—",
-    "ks64": "exponax ETDRK4 0.72 ms; jax-cfd CN-RK4 1.2 ms",
-    "qg64": "pyqg AB3 0.39 ms",
-    "qg128": "pyqg AB3 1.7 ms",
-}
 
 
 @dataclass
@@ -213,7 +201,6 @@ def bench_case(case: Case, device, dtype, repeats: int, target_s: float, warmup:
         "ratio_to_fft_pair": ms / pair_ms,
         "fft_only_ms_per_step": fft_only_ms,
         "fft_bound_ratio": ms / fft_only_ms,
-        "reference_other_code": REFERENCE[case.key],
     }
 
 
@@ -225,15 +212,14 @@ def _fmt(x: float) -> str:
 def markdown(rows: list[dict]) -> str:
     head = (
         "| case | integrator | FFTs per step | ms/step | steps/s | FFT pair (ms) "
-        "| ms/step ÷ FFT pair | FFT-bound ratio | reference (other code; measured elsewhere, "
-        "float64, not this run) |"
+        "| ms/step ÷ FFT pair | FFT-bound ratio |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 8]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['integrator']} | {r['ffts_note']} | {_fmt(r['ms_per_step'])} "
             f"| {r['steps_per_s']:.0f} | {_fmt(r['fft_pair_ms'])} | {r['ratio_to_fft_pair']:.1f} "
-            f"| {r['fft_bound_ratio']:.2f} | {r['reference_other_code']} |"
+            f"| {r['fft_bound_ratio']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -327,8 +313,7 @@ def main(argv=None) -> int:
     print(
         "FFT pair: rfftn + irfftn of a tensor of the state's shape (batch and channels). "
         "FFT-bound ratio = ms/step ÷ (FFT pair × FFTs per step / channels / 2); 1.0 = only FFTs.\n"
-        "Reference column: other codes' per-step medians on these 2-core machines, float64 "
-        "(pyqg with 1 thread), measured elsewhere and quoted here (±30%), not measured in this run."
+        "Other codes, in the same run: python benchmarks/peers.py"
     )
     unsteady = [
         r["key"] for r in rows if max(r["ms_per_step_all"]) > 1.3 * min(r["ms_per_step_all"])
