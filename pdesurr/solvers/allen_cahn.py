@@ -28,9 +28,9 @@ import math
 
 import torch
 
-from pdesurr.solvers.pde import PDE, check, real_dtype
+from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
-from pdesurr.spectral import Grid, dealias_mask, energy_spectrum, parse_length
+from pdesurr.spectral import dealias_mask, energy_spectrum
 
 
 class AllenCahn(PDE):
@@ -56,20 +56,11 @@ class AllenCahn(PDE):
         reaction: float = 5.0,
         dealias: bool = True,
     ):
-        check(
-            isinstance(resolution, int) and resolution >= 8 and resolution % 2 == 0,
-            "resolution",
-            f"must be an even integer >= 8, got {resolution}",
-        )
-        try:
-            length = parse_length(length)
-        except ValueError as e:
-            check(False, "length", str(e))
-        check(length > 0, "length", f"must be > 0, got {length}")
+        length, grid = line_grid(resolution, length)
         check(diffusion >= 0, "diffusion", f"must be >= 0, got {diffusion}")
         self.resolution, self.length, self.origin = resolution, length, float(origin)
         self.diffusion, self.reaction, self.dealias = float(diffusion), float(reaction), dealias
-        self.grid = Grid((resolution,), (length,))
+        self.grid = grid
         self.fields = (Field("u", long_name="order parameter u"),)
 
     def parameters(self) -> dict:

@@ -23,9 +23,9 @@ import math
 
 import torch
 
-from pdesurr.solvers.pde import PDE, check, real_dtype
+from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
-from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
+from pdesurr.spectral import dealias_mask, derivative_symbol, energy_spectrum
 
 
 class Burgers(PDE):
@@ -49,20 +49,11 @@ class Burgers(PDE):
         viscosity: float = 0.01,
         dealias: bool = True,
     ):
-        check(
-            isinstance(resolution, int) and resolution >= 8 and resolution % 2 == 0,
-            "resolution",
-            f"must be an even integer >= 8, got {resolution}",
-        )
-        try:
-            length = parse_length(length)
-        except ValueError as e:
-            check(False, "length", str(e))
-        check(length > 0, "length", f"must be > 0, got {length}")
+        length, grid = line_grid(resolution, length)
         check(viscosity >= 0, "viscosity", f"must be >= 0, got {viscosity}")
         self.resolution, self.length, self.origin = resolution, length, float(origin)
         self.viscosity, self.dealias = float(viscosity), bool(dealias)
-        self.grid = Grid((resolution,), (length,))
+        self.grid = grid
         self.fields = (Field("u", long_name="velocity u"),)
 
     def parameters(self) -> dict:

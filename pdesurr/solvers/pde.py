@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from pdesurr.solvers.system import Field, SpectralSystem
-from pdesurr.spectral import Grid
+from pdesurr.spectral import Grid, parse_length
 
 
 class ParameterError(ValueError):
@@ -68,6 +68,27 @@ def batched(value, batch: int, ndim: int, dtype, device) -> torch.Tensor | float
             f"per-trajectory parameter has {value.numel()} values for a batch of {batch}"
         )
     return value.to(device=device, dtype=dtype).reshape(batch, *([1] * (ndim - 1)))
+
+
+def check_resolution(resolution) -> int:
+    check(
+        isinstance(resolution, int) and resolution >= 8 and resolution % 2 == 0,
+        "resolution",
+        f"must be an even integer >= 8, got {resolution}",
+    )
+    return resolution
+
+
+def line_grid(resolution, length) -> tuple[float, Grid]:
+    """The checked periodic line of a 1D PDE: ``resolution`` even and >= 8, ``length`` a
+    positive number or a multiple of pi (``"2pi"``); errors name the key."""
+    check_resolution(resolution)
+    try:
+        length = parse_length(length)
+    except ValueError as e:
+        raise ParameterError("length", str(e)) from None
+    check(length > 0, "length", f"must be > 0, got {length}")
+    return length, Grid((resolution,), (length,))
 
 
 def real_dtype(dtype: torch.dtype) -> torch.dtype:
