@@ -202,10 +202,11 @@ class Worker:
             OMP_NUM_THREADS=str(threads),
             MKL_NUM_THREADS=str(threads),
             OPENBLAS_NUM_THREADS=str(threads),
+            # XLA's CPU pool: one thread, or Eigen's pool over the cores taskset allows
             XLA_FLAGS=(
                 "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
                 if threads == 1
-                else f"intra_op_parallelism_threads={threads}"
+                else "--xla_cpu_multi_thread_eigen=true"
             ),
             JAX_PLATFORMS="cpu",
             PYTHONPATH=str(Path(__file__).resolve().parents[1]),
