@@ -803,3 +803,19 @@ def test_stream_never_delivers_non_finite_windows(tmp_path):
     nu = [spec.trajectory_parameters("train", i)[0]["viscosity"] for i in range(4)]
     diverged = {e[1] for e in events if e[0] == "diverged"}
     assert diverged == {i for i in range(4) if nu[i] > 1} != set()  # reported, not streamed
+
+
+def test_a_schema_key_newer_than_the_checkpoint_is_no_recipe_change():
+    # a checkpoint written before a recipe key existed resumes when the run keeps the key's
+    # default; a changed value of that key is still refused
+    from pdesurr.training.resume import recipe_changes, schema_defaults
+
+    schema = {"optim": {"lr": (float, 1e-3), "lr_time": (float | None, None)}}
+    saved = {"optim": {"lr": 1e-3}}
+    defaults = schema_defaults(schema)
+    assert recipe_changes(saved, {"optim": {"lr": 1e-3, "lr_time": None}}, defaults) == []
+    assert recipe_changes(saved, {"optim": {"lr": 1e-3, "lr_time": 5e-4}}, defaults) == [
+        ("optim.lr_time", None, 5e-4)
+    ]
+    missing = recipe_changes(saved, {"optim": {"lr": 1e-3, "lr_time": None}})
+    assert [k for k, *_ in missing] == ["optim.lr_time"]  # without defaults: a difference

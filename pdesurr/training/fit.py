@@ -43,14 +43,17 @@ from pdesurr.training.checkpoint import (
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.progress import Progress
+from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
 from pdesurr.training.recipe import Recipe
-from pdesurr.training.resume import check_resume
+from pdesurr.training.resume import check_resume, schema_defaults
 from pdesurr.training.sampler import StepSampler
 from pdesurr.training.surrogate import Surrogate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
 PREFETCH_PROCESSES = 1  # reader processes for larger splits (0: reader threads)
+# a recipe key a checkpoint predates counts as its default when a run resumes
+RESUME_DEFAULTS = schema_defaults(RECIPE_SCHEMA)
 
 
 class Objective(nn.Module):
@@ -275,7 +278,7 @@ def fit(
                 f"{ckpt_dir} holds a different model ({saved['model']['kind']}, "
                 f"{saved['model']['args']}); use another train.out or --restart"
             )
-        notes = check_resume(ckpt_dir, saved, config)
+        notes = check_resume(ckpt_dir, saved, config, RESUME_DEFAULTS)
         state = load_training_state(ckpt_dir)
         try:
             surrogate.load_state_dict(state["surrogate"])

@@ -43,15 +43,36 @@ def _flatten(value, prefix: str = "") -> dict:
     return {prefix: value}
 
 
-def recipe_changes(saved: dict, now: dict) -> list[tuple[str, object, object]]:
-    """``(section.key, saved value, new value)`` for every key that differs."""
+def schema_defaults(*schemas: dict) -> dict:
+    """``{"section.key": default}`` of recipe schemas (``{section: {key: (type, default)}}``;
+    required keys, default ``...``, have none)."""
+    out = {}
+    for schema in schemas:
+        for section, keys in schema.items():
+            for key, (_, default) in keys.items():
+                if default is not ...:
+                    out[f"{section}.{key}"] = json.loads(json.dumps(default, default=str))
+    return out
+
+
+def recipe_changes(
+    saved: dict, now: dict, defaults: dict | None = None
+) -> list[tuple[str, object, object]]:
+    """``(section.key, saved value, new value)`` for every key that differs. A key that one
+    recipe lacks counts as its schema default (``defaults``): a key added to the schema
+    after the checkpoint was written changes nothing when the new run keeps its default."""
     a = _flatten(json.loads(json.dumps(saved, default=str)))
     b = _flatten(json.loads(json.dumps(now, default=str)))
     missing = object()
+    defaults = defaults or {}
+
+    def value(side: dict, key: str):
+        return side.get(key, defaults.get(key, missing))
+
     return [
-        (k, a.get(k, missing), b.get(k, missing))
+        (k, value(a, k), value(b, k))
         for k in sorted(a.keys() | b.keys())
-        if a.get(k, missing) != b.get(k, missing)
+        if value(a, k) != value(b, k)
     ]
 
 
@@ -59,11 +80,12 @@ def _show(value) -> str:
     return "(unset)" if type(value) is object else json.dumps(value)
 
 
-def check_resume(ckpt_dir, saved: dict, config: dict) -> list[str]:
+def check_resume(ckpt_dir, saved: dict, config: dict, defaults: dict | None = None) -> list[str]:
     """Raise CheckpointError when resuming ``saved`` (a checkpoint's config) with the new
     run's ``config`` would silently change the run; returns the safe changes accepted,
-    described, so that the caller can say what changed."""
-    changes = recipe_changes(saved.get("recipe", {}), config["recipe"])
+    described, so that the caller can say what changed. ``defaults``: see
+    :func:`recipe_changes`."""
+    changes = recipe_changes(saved.get("recipe", {}), config["recipe"], defaults)
     theirs = saved.get("provenance", {}).get("fingerprint")
     ours = config.get("provenance", {}).get("fingerprint")
     unsafe = [c for c in changes if c[0] not in SAFE]
