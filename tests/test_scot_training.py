@@ -181,3 +181,26 @@ def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path)
     assert rows[0]["name"] == "scot" and bench.sizes["lead"] == 4
     # the same rollout as `pdesurr evaluate`: identical errors at every lead time
     np.testing.assert_array_equal(bench["rel_l2"].values, ds["rel_l2"].values)
+
+
+def test_poseidon_objective_is_the_relative_l1_per_group_of_the_one_step_prediction():
+    # hand computation on a fixed linear "model": groups [0, 1) and [1, 3), channel 2 masked
+    from pdesurr.training import objectives
+    from pdesurr.training.surrogate import Surrogate
+
+    class Scale(torch.nn.Module):
+        def forward(self, x, cond=None):
+            return 0.5 * x
+
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randn(4, 2, 3, 8, 8, generator=gen, dtype=torch.float64)  # history 1
+    surrogate = Surrogate(Scale(), 1, 3, predict="state")
+    options = {"channel_slices": [0, 1, 3], "p": 1, "masked_channels": [2]}
+    got = objectives.loss("poseidon", surrogate, frames, None, 1, options, 0, 0)
+    pred, y = 0.5 * frames[:, 0], frames[:, 1]
+    pred[:, 2] = y[:, 2]  # masked: replaced by the label, no contribution
+    g0 = (pred[:, :1] - y[:, :1]).abs().mean() / (y[:, :1].abs().mean() + 1e-10)
+    g1 = (pred[:, 1:] - y[:, 1:]).abs().mean() / (y[:, 1:].abs().mean() + 1e-10)
+    assert float(got) == pytest.approx(float((g0 + g1) / 2), rel=1e-12)  # same sums, f64
+    plain = objectives.loss("poseidon", surrogate, frames, None, 1, {"p": 2}, 0, 0)
+    assert float(plain) == pytest.approx(float(((0.5 * frames[:, 0] - y) ** 2).mean()), rel=1e-12)

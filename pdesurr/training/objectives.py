@@ -23,6 +23,9 @@ Objectives:
   ``k ~ U{0..K}`` per sample, the target noised to ``y_k = sqrt(abar_k) y +
   sqrt(1 - abar_k) eps``, MSE of the predicted velocity against ``v = sqrt(abar_k) eps -
   sqrt(1 - abar_k) y`` (the model's :meth:`~pdesurr.models.refiner.Refiner.denoising_loss`).
+* ``poseidon`` (Herde et al. 2024, arXiv:2405.19101): the one-step prediction scored by
+  Poseidon's relative L^p per channel group, ``masked_channels`` left out (its
+  ``pixel_mask``); options ``channel_slices``, ``p``, ``masked_channels``.
 
 Random draws (``k``, the noise) come from a generator seeded by ``(seed, step)``, so a
 resumed run draws the same ones. Adding an objective is one decorated function.
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pdesurr.models.scot.loss import poseidon_loss
 from pdesurr.training.surrogate import Surrogate
 
 STEP_SEED_STRIDE = 7_919  # a prime: seeds (seed, step) and (seed + 1, step') rarely collide
@@ -111,6 +115,21 @@ def refiner(surrogate, window, targets, cond, options, draws):
     t = torch.randint(0, model.levels, (len(target),), generator=gen)  # a level per sample
     eps = torch.randn(target.shape, generator=gen, dtype=target.dtype).to(target.device)
     return model.denoising_loss(window.flatten(1, 2), target, cond, t, eps)
+
+
+@register("poseidon", horizon=lambda o: 1)
+def poseidon(surrogate, window, targets, cond, options, draws):
+    """Poseidon's loss (:mod:`pdesurr.models.scot.loss`): the relative L^p error of the
+    one-step prediction per channel group (``channel_slices``, Poseidon's
+    ``channel_slice_list_normalized_loss``; empty: one plain L^p), with the channels in
+    ``masked_channels`` (e.g. the pressure of incompressible data) contributing nothing."""
+    pred, target = surrogate.step_normalized(window, cond), targets[:, 0]
+    mask = None
+    if options.get("masked_channels"):
+        mask = torch.zeros(pred.shape[:2], dtype=torch.bool, device=pred.device)
+        mask[:, list(options["masked_channels"])] = True
+    slices = options.get("channel_slices") or None
+    return poseidon_loss(pred, target, slices, options.get("p", 1), mask)[0]
 
 
 def loss(

@@ -49,7 +49,14 @@ SCHEMA = {
         "max_steps": (int, 7),
         "step": (int, 2),
     },
-    "objective": {"kind": (str, "pushforward"), "unroll": (int, 2)},
+    "objective": {
+        "kind": (str, "pushforward"),
+        "unroll": (int, 2),
+        # objective "poseidon" (Poseidon's relative L^p per channel group)
+        "channel_slices": (list[int], []),
+        "p": (int, 1),
+        "masked_channels": (list[int], []),
+    },
     "optim": {
         "lr": (float, 1e-3),
         "weight_decay": (float, 1e-4),
@@ -168,8 +175,10 @@ class Recipe:
         if d["pairs"] is not None:
             if d["pairs"] not in ("all2all", "next"):
                 raise self._err("data.pairs", f"{d['pairs']!r}; choose 'all2all' or 'next'")
-            if o["kind"] != "one_step" or d["history"] != 1:
-                raise self._err("data.pairs", "needs objective.kind = 'one_step' and history = 1")
+            if o["kind"] not in ("one_step", "poseidon") or d["history"] != 1:
+                raise self._err(
+                    "data.pairs", "needs objective.kind = 'one_step' or 'poseidon' and history = 1"
+                )
         if self.model.get("predict") == "scaled_difference" and d["predict"] == "residual":
             raise self._err(
                 "data.predict",
