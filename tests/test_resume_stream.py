@@ -59,6 +59,7 @@ def make_recipe(spec_file, out, buffer, steps):
                 "buffer": buffer,
                 "capacity": 16,
                 "watermark": 8,
+                "when_done": "stop",  # the stream's end ends the run (reservoir too)
             },
         },
         "resume-test",
