@@ -15,6 +15,7 @@ from pdesurr.spectral import (
     derivative_symbol,
     inverse_laplacian_symbol,
     laplacian_symbol,
+    parse_length,
 )
 
 
@@ -85,3 +86,89 @@ def test_dealias_mask_cutoff_1d(n, cut):
     # the cut (N - 1) // 3 written out for each N: 7//3 = 2, 9//3 = 3, 11//3 = 3, 13//3 = 4
     mask = dealias_mask(Grid((n,), (1.0,)))
     assert mask.tolist() == [m <= cut for m in range(n // 2 + 1)]
+
+
+# --- grid ---------------------------------------------------------------------------------
+
+
+def test_parse_length_forms_and_messages():
+    assert parse_length("2pi") == 2 * math.pi
+    assert parse_length(" 0.5 * pi ") == 0.5 * math.pi
+    assert parse_length("1e1pi") == 10 * math.pi
+    assert parse_length(2.5) == 2.5 and isinstance(parse_length(4), float)
+    with pytest.raises(ValueError, match=r"^expected a length, got True$"):
+        parse_length(True)
+    for bad in ("two pi", "2pix", None):
+        with pytest.raises(ValueError, match=r"a multiple of pi like '2pi'\), got "):
+            parse_length(bad)
+
+
+@pytest.mark.parametrize(
+    "shape,length,msg",
+    [
+        ((8, 8, 8), (1.0, 1.0, 1.0), r"grid shape \(8, 8, 8\) and length .* must be 1D or 2D"),
+        ((8, 8), (1.0,), r"grid shape \(8, 8\) and length \(1.0,\) must be 1D or 2D"),
+        ((), (), r"must be 1D or 2D"),
+        ((8, 7), (1.0, 1.0), r"grid resolution must be even and >= 4, got 7"),
+        ((2,), (1.0,), r"grid resolution must be even and >= 4, got 2"),
+        ((8,), (0.0,), r"domain length must be positive, got 0.0"),
+        ((8, 8), (1.0, float("nan")), r"domain length must be positive, got nan"),
+    ],
+)
+def test_grid_validation_messages(shape, length, msg):
+    with pytest.raises(ValueError, match=msg):
+        Grid(shape, length)
+
+
+def test_smallest_grid_is_accepted():
+    grid = Grid((4,), (1.0,))  # N = 4 is the documented minimum
+    assert grid.spectral_shape == (3,)
+
+
+def test_grid_geometry_2d():
+    grid = Grid((6, 8), (3.0, 2.0), offset=0.5)
+    assert grid.ndim == 2 and grid.dims == ("y", "x")
+    assert grid.spacing == (0.5, 0.25)
+    assert grid.spectral_shape == (6, 5)
+    y, x = grid.coords()
+    # cell centres (j + 1/2) dx
+    assert torch.equal(y, torch.tensor([0.25, 0.75, 1.25, 1.75, 2.25, 2.75], dtype=torch.float64))
+    assert torch.equal(x, (torch.arange(8, dtype=torch.float64) + 0.5) * 0.25)
+    yy, xx = grid.meshgrid()
+    assert yy.shape == (6, 8) and torch.equal(yy[:, 3], y) and torch.equal(xx[2], x)
+    assert Grid((8,), (1.0,)).dims == ("x",) and Grid((8,), (1.0,)).ndim == 1
+    assert grid.coords(dtype=torch.float32)[0].dtype == torch.float32
+
+
+def test_mode_numbers_wavenumbers_and_nyquist_layout():
+    grid = Grid((6, 8), (3.0, 2.0))
+    my, mx = grid.mode_numbers()
+    # FFT layout written out: full axis 0, 1, 2, -3, -2, -1; real-FFT half axis 0..4
+    assert my.shape == (6, 1) and mx.shape == (1, 5)
+    assert my.flatten().tolist() == [0, 1, 2, -3, -2, -1]
+    assert mx.flatten().tolist() == [0, 1, 2, 3, 4]
+    assert my.dtype == torch.float64
+    ky, kx = grid.wavenumbers()
+    n_y = torch.tensor([0, 1, 2, -3, -2, -1.0], dtype=torch.float64)
+    assert torch.allclose(ky.flatten(), n_y * (2 * math.pi / 3))
+    assert torch.allclose(kx.flatten(), torch.arange(5.0, dtype=torch.float64) * math.pi)
+    assert kx.dtype == torch.float64 and grid.wavenumbers(torch.float32)[1].dtype == torch.float32
+    ny, nx = grid.nyquist_masks()
+    assert ny.flatten().tolist() == [False, False, False, True, False, False]
+    assert nx.flatten().tolist() == [False, False, False, False, True]
+    (m1,) = Grid((8,), (1.0,)).mode_numbers()
+    assert m1.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_rfft_acts_on_the_spatial_axes_only():
+    grid = Grid((4, 6), (1.0, 1.0))
+    u = torch.arange(2 * 3 * 24, dtype=torch.float64).reshape(2, 3, 4, 6) ** 0.5
+    u_hat = grid.rfft(u)
+    assert u_hat.shape == (2, 3, 4, 4)
+    # the mean mode is the sum over the 24 points of each (batch, channel) field
+    assert torch.allclose(u_hat[..., 0, 0].real, u.sum((-2, -1)), rtol=1e-14)
+    assert torch.allclose(grid.irfft(u_hat), u, atol=1e-12)
+    one_d = Grid((6,), (1.0,))
+    v = torch.arange(12, dtype=torch.float64).reshape(2, 6)
+    assert torch.allclose(one_d.rfft(v), torch.fft.rfft(v, dim=-1))
+    assert one_d.irfft(one_d.rfft(v)).shape == (2, 6)
