@@ -86,3 +86,30 @@ def test_mean_spectrum_averages_over_trajectories_per_lead_time():
     assert torch.allclose(e[:, 0, 3], want, rtol=1e-6)  # float32 input: its round-off
     assert torch.allclose(e.sum(-1)[:, 0], want, rtol=1e-6)
     assert k[3] == pytest.approx(3.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("n_bands", [2, 4])
+def test_band_errors_other_band_counts(n_bands):
+    gen = torch.Generator().manual_seed(8)
+    true = torch.randn(1, 2, 1, 32, 32, generator=gen, dtype=torch.float64)
+    pred = true + 0.5 * torch.randn(true.shape, generator=gen, dtype=torch.float64)
+    got = band_errors(pred, true, Grid((32, 32), (1.0, 1.0)), n_bands)
+    assert got.shape == (1, 2, n_bands)
+    want = numpy_band_errors(pred.numpy(), true.numpy(), (32, 32), n_bands)
+    assert np.allclose(got.numpy(), want, rtol=1e-12)  # summation order only
+
+
+def test_band_errors_are_scale_invariant():
+    # a relative error: scaling both fields by 1e-4 (band powers far below 1) changes nothing
+    gen = torch.Generator().manual_seed(9)
+    true = torch.randn(1, 1, 1, 16, 16, generator=gen, dtype=torch.float64)
+    pred = true + 0.2 * torch.randn(true.shape, generator=gen, dtype=torch.float64)
+    grid = Grid((16, 16), (1.0, 1.0))
+    small = band_errors(1e-4 * pred, 1e-4 * true, grid)
+    assert torch.allclose(small, band_errors(pred, true, grid), rtol=1e-12)  # round-off only
+
+
+def test_band_errors_follow_the_input_device():
+    # "meta" stands in for CUDA: every intermediate must be built on the input's device
+    meta = torch.zeros(1, 1, 1, 16, 16, device="meta")
+    assert band_errors(meta, meta, Grid((16, 16), (1.0, 1.0))).device == torch.device("meta")

@@ -182,8 +182,11 @@ def test_float32_linear_gives_float32_steps():
         integ = cls(lin, lambda v: 0.1 * v * v, torch.tensor([0.2]))
         assert integ.E.dtype == torch.complex64
         assert integ.step(u, None)[0].dtype == torch.complex64
-    rk = RK4(lin, lambda v: 0.1 * v * v, torch.tensor([0.2]))
+    # a float64 per-sample dt is cast to the state's real precision, never complex
+    rk = RK4(lin, lambda v: 0.1 * v * v, torch.tensor([0.2], dtype=torch.float64))
     assert rk.h.dtype == torch.float32
+    assert RK4(L, nonlinear, torch.tensor([0.2, 0.1])).h.dtype == torch.float64
+    assert RK4(L.to(torch.complex64), nonlinear, torch.tensor([0.2])).h.dtype == torch.float32
 
 
 @pytest.mark.parametrize("cls", [ETDRK1, ETDRK2, ETDRK4, RK4, AB3])
@@ -197,3 +200,10 @@ def test_integrator_keeps_its_system_and_dt(cls):
 def test_ab3_records_its_startup():
     assert AB3(L, nonlinear, 0.1).startup == "euler"
     assert AB3(L, nonlinear, 0.1, startup="rk4").startup == "rk4"
+
+
+def test_per_sample_dt_moves_to_the_state_device():
+    # "meta" stands in for CUDA: a per-sample dt given on the CPU must follow L's device
+    lin = torch.zeros(1, 1, 3, device="meta")
+    assert linear_times_dt(lin, torch.tensor([0.1, 0.2])).device == torch.device("meta")
+    assert RK4(lin, nonlinear, torch.tensor([0.1, 0.2])).h.device == torch.device("meta")

@@ -83,7 +83,8 @@ def test_ks_parameters_grid_and_invariants():
         ({"length": "abc"}, r"^length: expected a length"),
         ({"length": -2.0}, r"^length: must be > 0, got -2.0$"),
         ({"length": 0}, r"^length: must be > 0, got 0.0$"),
-        ({"length": [60.0, -1.0]}, r"^length: "),
+        ({"length": [60.0, -1.0]}, r"^length: length: must be > 0, got tensor\(\[60., -1.\]"),
+        ({"length": [0.0, 1.0]}, r"^length: length: must be > 0"),
     ],
 )
 def test_ks_constructor_messages(kwargs, msg):
@@ -153,8 +154,12 @@ def test_ns_kolmogorov_forcing_and_linear_symbol():
 
     amp = [1.5, 0.5]
     pde = NavierStokes2D(
-        resolution=16, viscosity=[0.1, 0.2], drag=[0.0, 0.3], forcing="kolmogorov",
-        forcing_wavenumber=2, forcing_amplitude=amp,
+        resolution=16,
+        viscosity=[0.1, 0.2],
+        drag=[0.0, 0.3],
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=amp,
     )
     y, x = pde.grid.meshgrid()
     # velocity forcing (A sin 2y, 0) -> vorticity forcing -dFx/dy = -2 A cos 2y
@@ -276,3 +281,33 @@ def test_qg_invariants_by_hand():
     k_, e, labels = pde.energy_spectrum(q)
     assert labels == ["upper layer KE", "lower layer KE"]
     assert float(e[0, 0].sum()) == pytest.approx(float(inv["kinetic_energy_1"][0]), rel=1e-10)
+
+
+def test_ks_defaults_and_metadata():
+    pde = KuramotoSivashinsky()
+    assert pde.parameters() == {"resolution": 256, "length": 64.0, "dealias": True}
+    assert pde.fields[0].long_name == "KS field u"
+    assert KuramotoSivashinsky(resolution=8, length=0.5).length == 0.5  # any L > 0
+
+
+def test_ks_random_sines_statistics_and_reproducibility():
+    # u = sum_j A_j sin(l_j t + phi_j), A ~ U(-a, a) independent and zero-mean, so
+    # E <u^2> = n_sines E[A^2] / 2 = n_sines a^2 / 6 (cross terms vanish in expectation)
+    pde = KuramotoSivashinsky(resolution=32, length=10.0)
+    u = pde.initial_condition("random_sines", 4000, torch.Generator().manual_seed(0))
+    energy = float((u**2).mean())
+    # defaults n_sines = 10, a = 0.5; the 4000-draw estimate has ~1.5 % standard error,
+    # one sine more or less changes it by 10 %
+    assert energy == pytest.approx(10 * 0.25 / 6, rel=0.05)
+    assert pde.grid.rfft(u)[..., 3:].abs().max() < 1e-10  # default max_mode = 2
+    one = pde.initial_condition(
+        "random_sines", 4000, torch.Generator().manual_seed(1), n_sines=1, max_mode=1
+    )
+    amp = pde.grid.rfft(one)[..., 1].abs() * 2 / 32
+    # |A| ~ U(0, a): mean a/2, and small amplitudes occur
+    assert float(amp.mean()) == pytest.approx(0.25, rel=0.05) and float(amp.min()) < 0.01
+    # the generator alone decides the draw
+    a = pde.initial_condition("random_sines", 3, torch.Generator().manual_seed(5))
+    b = pde.initial_condition("random_sines", 3, torch.Generator().manual_seed(5))
+    c = pde.initial_condition("random_sines", 3, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)

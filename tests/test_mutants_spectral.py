@@ -172,3 +172,17 @@ def test_rfft_acts_on_the_spatial_axes_only():
     v = torch.arange(12, dtype=torch.float64).reshape(2, 6)
     assert torch.allclose(one_d.rfft(v), torch.fft.rfft(v, dim=-1))
     assert one_d.irfft(one_d.rfft(v)).shape == (2, 6)
+
+
+def test_device_follows_the_argument():
+    # PyTorch's "meta" device stands in for CUDA on a CPU-only machine: shapes and devices
+    # are computed, no data; a dropped device= argument would put the result on the CPU
+    meta = torch.device("meta")
+    grid = Grid((8, 6), (1.0, 2.0))
+    for fn in (grid.coords, grid.meshgrid, grid.mode_numbers, grid.wavenumbers):
+        assert all(t.device == meta for t in fn(device=meta)), fn.__name__
+    assert all(t.device == meta for t in grid.nyquist_masks(device=meta))
+    assert dealias_mask(grid, device=meta).device == meta
+    u_hat = grid.rfft(torch.zeros(2, 1, 8, 6, device=meta))
+    assert u_hat.device == meta and u_hat.shape == (2, 1, 8, 4)
+    assert grid.irfft(u_hat).shape == (2, 1, 8, 6)

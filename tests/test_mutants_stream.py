@@ -77,8 +77,11 @@ def test_get_batch_and_put_messages():
     with pytest.raises(TypeError, match=r"^expected a Sample, got tuple$"):
         buf.put((1, 2))
     buf.put(sample(0))
-    with pytest.raises(ValueError, match=r"sample frames \(2, 1, 5\) torch.float32, cond \(1,\) "
-                       r"differ from held frames \(2, 1, 4\) torch.float32, cond \(1,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"sample frames \(2, 1, 5\) torch.float32, cond \(1,\) "
+        r"differ from held frames \(2, 1, 4\) torch.float32, cond \(1,\)",
+    ):
         buf.put(sample(1, width=5))
     bad_cond = Sample(torch.zeros(2, 1, 4), torch.zeros(2), 0, 0)
     with pytest.raises(ValueError, match=r"cond \(2,\) differ"):
