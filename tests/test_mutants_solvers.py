@@ -311,3 +311,41 @@ def test_ks_random_sines_statistics_and_reproducibility():
     b = pde.initial_condition("random_sines", 3, torch.Generator().manual_seed(5))
     c = pde.initial_condition("random_sines", 3, torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_systems_are_built_on_the_requested_device():
+    # "meta" stands in for CUDA: every symbol, mask and per-sample parameter must be put on
+    # the requested device, or the nonlinear term would mix devices and fail
+    from pdesurr.solvers import NavierStokes2D, QuasiGeostrophic
+
+    meta = torch.device("meta")
+    pdes = [
+        KuramotoSivashinsky(resolution=8, length=[6.0, 7.0]),
+        KuramotoSivashinsky(resolution=8, dealias=False),
+        NavierStokes2D(
+            resolution=8, viscosity=[0.1, 0.2], forcing="kolmogorov", forcing_wavenumber=2
+        ),
+        NavierStokes2D(resolution=8, forcing_wavenumber=2, dealias=False),
+        QuasiGeostrophic(nx=8),
+    ]
+    for pde in pdes:
+        system = pde.system(meta, torch.float64, 2)
+        assert system.linear.device == meta and system.linear.dtype == torch.float64
+        shape = (2, pde.channels, *pde.grid.spectral_shape)
+        u_hat = torch.zeros(shape, dtype=torch.complex128, device=meta)
+        assert system.nonlinear(u_hat).device == meta
+
+
+def test_ks_per_sample_symbols_keep_float64():
+    pde = KuramotoSivashinsky(resolution=8, length=[6.0, 7.0])
+    assert pde.system("cpu", torch.float64, 2).linear.dtype == torch.float64
+
+
+def test_ks_nonlinear_term_is_zero_on_the_nyquist_mode():
+    # u = cos 2t on N = 8: u^2 has a Nyquist part (mode 4); its derivative is not
+    # representable, so the spectral tendency must be exactly 0 there (not i k_N * ...)
+    pde = KuramotoSivashinsky(resolution=8, length=2 * math.pi, dealias=False)
+    (x,) = pde.grid.coords()
+    u_hat = pde.grid.rfft(torch.cos(2 * x).reshape(1, 1, -1))
+    n_hat = pde.system("cpu", torch.float64, 1).nonlinear(u_hat)
+    assert n_hat[..., 4].abs().max() == 0
