@@ -185,3 +185,73 @@ def test_load_state_dict_messages():
     for i in range(3):
         three.put(sample(i))
     FIFOBuffer(3).load_state_dict(three.state_dict())  # exactly at capacity is fine
+
+
+def served_order(buf, n_put=8, n=3):
+    for i in range(n_put):
+        buf.put(sample(i))
+    buf.close()
+    out = []
+    while batch := buf.get_batch(n):
+        out.append([s.trajectory for s in batch])
+    return out
+
+
+def test_ready_at_exactly_n_or_the_watermark():
+    fifo = FIFOBuffer(4)
+    fifo.put(sample(0))
+    fifo.put(sample(1))
+    assert len(fifo.get_batch(2, timeout=1.0)) == 2  # exactly n held is enough
+    firo = FIROBuffer(4, watermark=3)
+    for i in range(3):
+        firo.put(sample(i))
+    assert len(firo.get_batch(1, timeout=1.0)) == 1  # exactly the watermark held
+
+
+def test_drain_removes_at_most_n():
+    buf = FIROBuffer(6, watermark=1, seed=0)
+    assert [len(b) for b in served_order(buf, 5, 2)] == [2, 2, 1]
+
+
+def test_make_buffer_defaults_and_seed():
+    assert make_buffer("firo", 4).watermark == 1
+    with pytest.raises(ValueError, match=r"watermark must be an integer in \[1, capacity=4\]"):
+        make_buffer("fifo", 4, 5)  # validated even though FIFO ignores it
+    default = served_order(make_buffer("firo", 8))
+    assert default == served_order(make_buffer("firo", 8, 1, seed=0))
+    orders = {str(served_order(make_buffer("firo", 8, 1, seed=s))) for s in range(6)}
+    assert len(orders) > 1  # the seed reaches the buffer
+
+
+def test_reservoir_has_room_while_not_full_and_evicts_by_its_own_rng():
+    buf = ReservoirBuffer(3, watermark=1, seed=0)
+    assert buf.put(sample(0), block=False)  # empty, nothing seen yet: still room
+
+    def run():
+        res = ReservoirBuffer(4, watermark=1, seed=11)
+        for i in range(4):
+            res.put(sample(i))
+        held = []
+        for i in range(4, 12):
+            res.get_batch(2)
+            res.put(sample(i), block=False)
+            held.append(sorted(s.trajectory for s in res._samples))
+        return held
+
+    first = run()
+    torch.rand(7)  # move the global RNG: the buffer must not use it
+    assert run() == first
+
+
+def test_empty_and_closed_state_dicts():
+    state = FIROBuffer(3).state_dict()
+    assert state["frames"].numel() == 0 and state["cond"].numel() == 0
+    assert state["trajectory"].dtype == torch.int64 and state["time_index"].dtype == torch.int64
+    assert state["trajectory"].shape == (0,) and state["counts"].shape == (0,)
+    buf = FIFOBuffer(3)
+    buf.put(sample(1))
+    buf.close()
+    other = FIFOBuffer(3)
+    other.load_state_dict(buf.state_dict())
+    assert other.closed and not other.put(sample(2))
+    assert [s.trajectory for s in other.get_batch(3)] == [1]
