@@ -349,3 +349,45 @@ def test_ks_nonlinear_term_is_zero_on_the_nyquist_mode():
     u_hat = pde.grid.rfft(torch.cos(2 * x).reshape(1, 1, -1))
     n_hat = pde.system("cpu", torch.float64, 1).nonlinear(u_hat)
     assert n_hat[..., 4].abs().max() == 0
+
+
+def test_ns_per_sample_parameters_on_device_and_shapes():
+    from pdesurr.solvers import NavierStokes2D, QuasiGeostrophic
+
+    meta = torch.device("meta")
+    pde = NavierStokes2D(
+        resolution=8,
+        viscosity=[0.1, 0.2],
+        drag=[0.1, 0.3],
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=[1.0, 2.0],
+    )
+    system = pde.system(meta, torch.float64, 2)
+    out = system.nonlinear(torch.zeros(2, 1, 8, 5, dtype=torch.complex128, device=meta))
+    assert out.device == meta and out.shape == (2, 1, 8, 5)  # one tendency per trajectory
+    assert pde.velocity(torch.zeros(2, 1, 8, 8, device=meta)).device == meta
+    qg = QuasiGeostrophic(nx=8)
+    assert qg.streamfunction(torch.zeros(1, 2, 8, 8, device=meta)).device == meta
+    # shared parameters: L is (1, 1, Ny, Kx) like every other PDE's
+    shared = NavierStokes2D(resolution=8, forcing_wavenumber=2).system("cpu", torch.float64, 3)
+    assert shared.linear.shape == (1, 1, 8, 5)
+
+
+def test_ns_without_dealiasing_keeps_aliased_modes_but_zeroes_nyquist():
+    from pdesurr.solvers import NavierStokes2D
+    from pdesurr.spectral import dealias_mask
+
+    gen = torch.Generator().manual_seed(2)
+    w = torch.randn(1, 1, 8, 8, generator=gen, dtype=torch.float64)
+    raw = NavierStokes2D(resolution=8, forcing_wavenumber=2, dealias=False)
+    n_hat = raw.system("cpu", torch.float64, 1).nonlinear(raw.grid.rfft(w))
+    # d/dx is zero on the x-Nyquist column and d/dy on the y-Nyquist row, so the
+    # divergence of the flux vanishes where both meet (the product itself does not)
+    assert n_hat[0, 0, 4, 4] == 0 and n_hat[0, 0, 4, 3] != 0 and n_hat[0, 0, 3, 4] != 0
+    # no 2/3 rule: modes outside the mask are filled by the full-band product
+    outside = ~dealias_mask(raw.grid)
+    assert n_hat[0, 0][outside].abs().max() > 1e-3
+    clean = NavierStokes2D(resolution=8, forcing_wavenumber=2, dealias=True)
+    c_hat = clean.system("cpu", torch.float64, 1).nonlinear(clean.grid.rfft(w))
+    assert c_hat[0, 0][outside].abs().max() == 0
