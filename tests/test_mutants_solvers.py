@@ -391,3 +391,21 @@ def test_ns_without_dealiasing_keeps_aliased_modes_but_zeroes_nyquist():
     clean = NavierStokes2D(resolution=8, forcing_wavenumber=2, dealias=True)
     c_hat = clean.system("cpu", torch.float64, 1).nonlinear(clean.grid.rfft(w))
     assert c_hat[0, 0][outside].abs().max() == 0
+
+
+def test_ns_float32_state_gets_float32_symbols():
+    # per-sample nu, alpha, A are stored in float64: they must follow the state's precision
+    from pdesurr.solvers import NavierStokes2D
+
+    pde = NavierStokes2D(
+        resolution=8,
+        viscosity=[0.1, 0.2],
+        drag=[0.1, 0.3],
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=[1.0, 2.0],
+    )
+    system = pde.system("cpu", torch.float32, 2)
+    assert system.linear.dtype == torch.float32
+    out = system.nonlinear(torch.zeros(2, 1, 8, 5, dtype=torch.complex64))
+    assert out.dtype == torch.complex64

@@ -219,6 +219,7 @@ def test_make_buffer_defaults_and_seed():
         make_buffer("fifo", 4, 5)  # validated even though FIFO ignores it
     default = served_order(make_buffer("firo", 8))
     assert default == served_order(make_buffer("firo", 8, 1, seed=0))
+    assert served_order(FIROBuffer(8)) == served_order(FIROBuffer(8, seed=0))  # default seed 0
     orders = {str(served_order(make_buffer("firo", 8, 1, seed=s))) for s in range(6)}
     assert len(orders) > 1  # the seed reaches the buffer
 
@@ -255,3 +256,14 @@ def test_empty_and_closed_state_dicts():
     other.load_state_dict(buf.state_dict())
     assert other.closed and not other.put(sample(2))
     assert [s.trajectory for s in other.get_batch(3)] == [1]
+
+
+def test_fresh_buffer_counters_and_count_dtype():
+    buf = ReservoirBuffer(3, watermark=1, seed=0)
+    assert buf.wait_time == 0.0 and buf.throttle_time == 0.0 and not buf.closed
+    assert buf.received == buf.served == buf.evicted == 0
+    buf.put(sample(0))
+    buf.get_batch(1)
+    assert buf.state_dict()["counts"].dtype == torch.int64 and buf.state_dict()[
+        "counts"
+    ].tolist() == [1]
