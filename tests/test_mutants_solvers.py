@@ -409,3 +409,36 @@ def test_ns_float32_state_gets_float32_symbols():
     assert system.linear.dtype == torch.float32
     out = system.nonlinear(torch.zeros(2, 1, 8, 5, dtype=torch.complex64))
     assert out.dtype == torch.complex64
+
+
+def test_qg_mean_mode_shapes_and_filter_device():
+    from pdesurr.solvers import QuasiGeostrophic, Stepper
+
+    pde, q, psi, _ = qg_case("upper")
+    # a uniform PV offset has no streamfunction: the mean of psi is fixed to 0
+    shifted = pde.streamfunction(q + 1e-5)
+    assert (shifted - psi).abs().max() <= 1e-10 * psi.abs().max()
+    system = pde.system("cpu", torch.float64, 1)
+    out = system.nonlinear(pde.grid.rfft(q))
+    assert out.shape == (1, 2, 16, 9)  # one tendency per trajectory and layer
+    assert Stepper(pde, "ab3", 3600.0).step(q, 2).shape == q.shape
+    meta = QuasiGeostrophic(nx=8).system(torch.device("meta"), torch.float64, 1)
+    assert meta.filter.device == torch.device("meta")
+
+
+def test_ks_random_sines_phases_are_uniform():
+    # phi ~ U(0, 2 pi): the phase of mode 1's coefficient fills all four quadrants evenly
+    pde = KuramotoSivashinsky(resolution=16, length=3.0)
+    u = pde.initial_condition(
+        "random_sines", 4000, torch.Generator().manual_seed(3), n_sines=1, max_mode=1
+    )
+    angle = torch.angle(pde.grid.rfft(u)[:, 0, 1])
+    quadrant = torch.floor((angle + math.pi) / (math.pi / 2)).clamp(0, 3)
+    share = torch.bincount(quadrant.long(), minlength=4).double() / 4000
+    # 4000 draws: each share is 0.25 with a standard error of 0.007
+    assert torch.allclose(share, torch.full((4,), 0.25, dtype=torch.float64), atol=0.04)
+
+
+def test_ks_float32_per_sample_symbols():
+    pde = KuramotoSivashinsky(resolution=8, length=[6.0, 7.0])
+    assert pde.system("cpu", torch.float32, 2).linear.dtype == torch.float32
