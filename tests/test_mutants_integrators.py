@@ -207,5 +207,9 @@ def test_per_sample_dt_moves_to_the_state_device():
     lin = torch.zeros(1, 1, 3, device="meta")
     assert linear_times_dt(lin, torch.tensor([0.1, 0.2])).device == torch.device("meta")
     assert RK4(lin, nonlinear, torch.tensor([0.1, 0.2])).h.device == torch.device("meta")
+
+
+def test_contour_points_follow_the_device():
+    # "meta" stands in for CUDA: the contour's points must be made on z's device
     z = torch.zeros(2, device="meta", dtype=torch.complex128)
-    assert contour_mean(z, torch.exp).device == torch.device("meta")  # contour points too
+    assert contour_mean(z, torch.exp).device == torch.device("meta")
