@@ -23,9 +23,10 @@ import math
 
 import torch
 
+from pdesurr.solvers.advection import conservative_advection
 from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
-from pdesurr.spectral import dealias_mask, derivative_symbol, energy_spectrum
+from pdesurr.spectral import energy_spectrum
 
 
 class Burgers(PDE):
@@ -67,17 +68,8 @@ class Burgers(PDE):
 
     def system(self, device, dtype, batch: int) -> SpectralSystem:
         (k,) = self.grid.wavenumbers(real_dtype(dtype), device)
-        (nyq,) = self.grid.nyquist_masks(device)
         linear = (-self.viscosity * k * k)[None, None]
-        half_dx = -0.5 * derivative_symbol(k, 1, nyq)
-        if self.dealias:
-            half_dx = half_dx * dealias_mask(self.grid, device)
-        grid = self.grid
-
-        def nonlinear(u_hat: torch.Tensor) -> torch.Tensor:
-            u = grid.irfft(u_hat)
-            return half_dx * grid.rfft(u * u)
-
+        nonlinear = conservative_advection(self.grid, k, self.dealias, device)
         return SpectralSystem(linear=linear, nonlinear=nonlinear)
 
     def x(self, dtype=torch.float64, device=None) -> torch.Tensor:

@@ -31,9 +31,10 @@ import math
 
 import torch
 
+from pdesurr.solvers.advection import conservative_advection
 from pdesurr.solvers.pde import PDE, ParameterError, batched, check, per_sample, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
-from pdesurr.spectral import Grid, dealias_mask, derivative_symbol, energy_spectrum, parse_length
+from pdesurr.spectral import Grid, energy_spectrum, parse_length
 
 
 class KuramotoSivashinsky(PDE):
@@ -85,19 +86,10 @@ class KuramotoSivashinsky(PDE):
     def system(self, device, dtype, batch: int) -> SpectralSystem:
         rdt = real_dtype(dtype)
         k = self._k(batch, device, rdt)
-        (nyq,) = self.grid.nyquist_masks(device)
-        dx = derivative_symbol(k, 1, nyq)
         linear = k * k - k**4
         if linear.ndim == 1:
             linear = linear[None, None]
-        mask = dealias_mask(self.grid, device) if self.dealias else None
-        half_dx = -0.5 * dx if mask is None else -0.5 * dx * mask
-        grid = self.grid
-
-        def nonlinear(u_hat: torch.Tensor) -> torch.Tensor:
-            u = grid.irfft(u_hat)
-            return half_dx * grid.rfft(u * u)
-
+        nonlinear = conservative_advection(self.grid, k, self.dealias, device)
         return SpectralSystem(linear=linear, nonlinear=nonlinear)
 
     def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -332,6 +332,12 @@ def fit(
             ckpt_dir, weights, {**config, "step": step, "metrics": metrics}, state
         )
 
+    def validation() -> dict:
+        """Validation metrics of the model being saved (the EMA weights when EMA is on)."""
+        return validate(
+            ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
+        )
+
     def stop(step, what):
         """End the run at the first non-finite value, keeping the last good checkpoint."""
         bar.close()
@@ -406,14 +412,7 @@ def fit(
                 and ctx.is_main
             ):
                 record = record or {"step": step + 1}
-                record.update(
-                    validate(
-                        ema.module if ema is not None else surrogate,
-                        valid,
-                        t["eval_windows"],
-                        device,
-                    )
-                )
+                record.update(validation())
             if record is not None:
                 history.append(record)
                 if log_file:
@@ -434,14 +433,7 @@ def fit(
             record = history.pop() if history and history[-1]["step"] == end else {"step": end}
             record.update(batches.metrics() if len(record) == 1 else {})
             if valid is not None:
-                record.update(
-                    validate(
-                        ema.module if ema is not None else surrogate,
-                        valid,
-                        t["eval_windows"],
-                        device,
-                    )
-                )
+                record.update(validation())
             history.append(record)
             if log_file:
                 log_file.write(record)
