@@ -48,6 +48,13 @@ def test_pair_dataset_reads_the_right_frames(kolmogorov):
     )
     # lead time (t2 - t1) / (snapshots - 1): 4 / 8; identity pair 0
     assert cond[:, 0].tolist() == [0.5, 0.0]
+    # every pair, the last snapshot included, reads the frames the in-memory copy holds
+    # (reading snapshot 8 through the window index once returned the next trajectory's)
+    everything = list(range(len(data)))
+    memory = data.to_memory().batch(everything)
+    assert data.locate(14)[2] == 8
+    assert torch.equal(data.batch(everything)[0], memory[0])
+    assert torch.equal(data.batch(everything)[1], memory[1])
     with pytest.raises(ValueError, match="needs 11 snapshots"):
         PairDataset(kolmogorov, "train", max_steps=5, step=2)
 

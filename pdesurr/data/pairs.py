@@ -58,11 +58,16 @@ def rollout_step(surrogate, data: dict):
     """``(step function, stride in frames)`` for rolling out a checkpoint whose data layout
     is ``data`` (its config's ``data`` section): a pair-trained model advances ``step``
     frames per call with the lead time prepended to its conditioning (:class:`LeadTimeStep`),
-    any other one ``stride`` frames as trained. ``evaluate`` and ``benchmark`` share it."""
-    pairs = data.get("pairs")
-    if not pairs:
-        return surrogate, data["stride"]
-    return LeadTimeStep(surrogate, pairs["step"] / pairs["time_scale"]), pairs["step"]
+    any other one ``stride`` frames as trained; a model trained on mapped channels
+    (``data.channel_map``) steps the store's fields through the map and back
+    (:class:`pdesurr.data.channel_map.MappedStep`). ``evaluate`` and ``benchmark`` share it."""
+    from pdesurr.data.channel_map import MappedStep, from_config
+
+    pairs, cmap = data.get("pairs"), from_config(data.get("channel_map"))
+    step, stride = surrogate, data["stride"]
+    if pairs:
+        step, stride = LeadTimeStep(surrogate, pairs["step"] / pairs["time_scale"]), pairs["step"]
+    return (step if cmap is None else MappedStep(step, cmap)), stride
 
 
 class PairDataset:
@@ -80,7 +85,8 @@ class PairDataset:
         conditioning: tuple[str, ...] = (),
         dtype: torch.dtype = torch.float32,
     ):
-        # a one-frame window per snapshot: store metadata, statistics, reads
+        # windows of two frames at stride 1 (one per snapshot but the last): metadata,
+        # statistics and reads; frame() picks single snapshots out of them
         self.frames = WindowDataset(
             path, split, 1, 1, 1, normalize, conditioning, dtype
         )  # fmt: skip
@@ -106,18 +112,22 @@ class PairDataset:
         pos, k = divmod(index, len(self.offsets))
         return (pos, *self.offsets[k])
 
+    def frame(self, pos: int, t: int) -> torch.Tensor:
+        """Raw snapshot ``t`` of trajectory ``pos``, ``(C, *S)``: the first frame of the
+        two-frame window starting at ``t``, or for the last snapshot the second frame of
+        the window before it (no window starts there)."""
+        per = self.frames.per_trajectory  # windows per trajectory: snapshots - 1
+        return self.frames.window(pos * per + min(t, per - 1))[int(t >= per)]
+
     def lead_time(self, t1: int, t2: int) -> float:
         return (t2 - t1) / self.time_scale
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw frames ``(B, 2, C, *S)`` (input, target) and cond ``(B, 1 + n_cond)``."""
-        per = self.frames.per_trajectory
         frames, leads, conds = [], [], []
         for i in indices:
             pos, t1, t2 = self.locate(int(i))
-            a = self.frames.window(pos * per + t1)[0]
-            b = self.frames.window(pos * per + t2)[0]
-            frames.append(torch.stack([a, b]))
+            frames.append(torch.stack([self.frame(pos, t1), self.frame(pos, t2)]))
             leads.append(self.lead_time(t1, t2))
             conds.append(self.frames.cond[pos])
         lead = torch.tensor(leads, dtype=self.dtype)[:, None]

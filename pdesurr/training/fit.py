@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
+from pdesurr.data import channel_map
 from pdesurr.data.pairs import PairDataset, pairs_of
 from pdesurr.data.prefetch import PrefetchedBatches
 from pdesurr.data.store import open_store
@@ -59,14 +60,19 @@ RESUME_DEFAULTS = schema_defaults(RECIPE_SCHEMA)
 class Objective(nn.Module):
     """The loss as a module, so DDP sees one forward per step."""
 
-    def __init__(self, surrogate: Surrogate, recipe: Recipe):
+    def __init__(self, surrogate: Surrogate, recipe: Recipe, channel_map=None):
         super().__init__()
         self.surrogate = surrogate
         self.kind, self.options = recipe.objective["kind"], recipe.objective
         self.history, self.seed = recipe.data["history"], recipe.train["seed"]
+        self.channel_map = channel_map  # store fields -> model channels (data.channel_map)
+        if channel_map is not None:
+            self.options = mapped_objective(recipe.objective, channel_map)
 
     def forward(self, frames, cond, step: int):
         s = self.surrogate
+        if self.channel_map is not None:
+            frames = self.channel_map(frames)
         shape = (1, 1, -1) + (1,) * (frames.ndim - 3)
         frames = (frames - s.mean.reshape(shape)) / s.std.reshape(shape)
         return objectives.loss(
@@ -112,6 +118,16 @@ class FitResult:
     exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
 
 
+def mapped_objective(options: dict, channel_map) -> dict:
+    """Objective options on mapped channels: the map's masked channels (Poseidon's
+    ``pixel_mask``) and Poseidon's channel groups rho | u, v | p unless the recipe sets them."""
+    return {
+        **options,
+        "masked_channels": options["masked_channels"] or list(channel_map.masked),
+        "channel_slices": options["channel_slices"] or [0, 1, 3, 4],
+    }
+
+
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio``."""
     if step < warmup:
@@ -155,8 +171,13 @@ def build(recipe: Recipe, device="cpu"):
         "dataset": json.loads(store.attrs["spec"]),
         "pdesurr_version": __version__,
     }
+    cmap = channel_map.for_store(d["channel_map"], store, recipe.source)
     if hasattr(store, "close"):
         store.close()
+    if cmap is not None:  # the model sees the mapped channels, standardised as pretrained
+        channels = cmap.channels
+        if d["normalize"]:
+            mean, std = torch.tensor(channel_map.MEAN), torch.tensor(channel_map.STD)
     ndim = train.spatial_ndim(train._handle())
     options = {k: v for k, v in recipe.model.items() if k != "kind"}
     args = dict(
@@ -193,6 +214,7 @@ def build(recipe: Recipe, device="cpu"):
             "predict": d["predict"],
             "stride": d["stride"],
             "pairs": None if not d["pairs"] else {**pairs_of(d), "time_scale": train.time_scale},
+            "channel_map": None if cmap is None else cmap.describe(),
             "mean": None if mean is None else mean.tolist(),
             "std": None if std is None else std.tolist(),
             "fields": train.fields,
@@ -204,18 +226,26 @@ def build(recipe: Recipe, device="cpu"):
 
 
 @torch.no_grad()
-def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device) -> dict:
-    """One-step loss (standardised MSE) and relative L2 (physical) on up to ``n`` windows."""
+def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device, cmap=None) -> dict:
+    """One-step loss (standardised MSE) and relative L2 (physical) on up to ``n`` windows.
+
+    With a channel map ``cmap`` the loss is on the mapped channels less the masked ones,
+    the relative L2 on the store's field (the prediction mapped back)."""
     surrogate.eval()
     idx = np.linspace(0, len(valid) - 1, min(n, len(valid))).round().astype(int)
     mse = rel = 0.0
     for chunk in np.array_split(idx, max(1, len(idx) // 64)):
         frames, cond = valid.batch(chunk)
         frames, cond = frames.to(device), cond.to(device)
+        raw = frames[:, surrogate.history]
+        frames = frames if cmap is None else cmap(frames)
         window, target = frames[:, : surrogate.history], frames[:, surrogate.history]
         pred = surrogate(window, cond if cond.shape[1] else None)
         shape = (1, -1) + (1,) * (target.ndim - 2)
         z = (pred - target) / surrogate.std.reshape(shape)
+        if cmap is not None:
+            keep = [c for c in range(z.shape[1]) if c not in cmap.masked]
+            z, pred, target = z[:, keep], cmap.inverse(pred), raw
         mse += float((z**2).mean()) * len(chunk)
         num = (pred - target).flatten(1).norm(dim=1)
         rel += float((num / target.flatten(1).norm(dim=1).clamp_min(1e-12)).sum())
@@ -301,7 +331,8 @@ def fit(
             notes=[*notes, f"checkpoint already at step {start} \u2265 {end}: nothing to do"],
             nothing_to_do=True,
         )
-    objective = Objective(surrogate, recipe)
+    cmap = channel_map.from_config(config["data"]["channel_map"])
+    objective = Objective(surrogate, recipe, cmap)
     runner = DistributedDataParallel(objective) if ctx.active else objective
     amp = opt_cfg["amp"] and device.type == "cuda"
 
@@ -335,7 +366,7 @@ def fit(
     def validation() -> dict:
         """Validation metrics of the model being saved (the EMA weights when EMA is on)."""
         return validate(
-            ema.module if ema is not None else surrogate, valid, t["eval_windows"], device
+            ema.module if ema is not None else surrogate, valid, t["eval_windows"], device, cmap
         )
 
     def stop(step, what):

@@ -3,7 +3,8 @@
 ::
 
     [data]       store (path); spec (a datasets/ spec, generated into ``store`` when it is
-                 missing); history; stride; normalize; conditioning; predict
+                 missing); history; stride; normalize; conditioning; predict; pairs,
+                 max_steps, step (pdesurr.data.pairs); channel_map (pdesurr.data.channel_map)
     [model]      preset = "fno/small" (a models/ preset) and/or kind + constructor options
     [objective]  kind = a name of pdesurr.training.objectives.OBJECTIVES ("pushforward",
                  the default, "unrolled", "one_step", "refiner"); unroll
@@ -31,6 +32,7 @@ from pdesurr.config import (
     check_section,
     load_toml,
 )
+from pdesurr.data.channel_map import CHANNEL_MAPS
 from pdesurr.models import MODELS
 from pdesurr.training.objectives import OBJECTIVES
 
@@ -48,6 +50,7 @@ SCHEMA = {
         "pairs": (str | None, None),  # Poseidon's "all2all" / "next" pairs (pdesurr.data.pairs)
         "max_steps": (int, 7),
         "step": (int, 2),
+        "channel_map": (str | None, None),  # e.g. "rho_u_v_p" (pdesurr.data.channel_map)
     },
     "objective": {
         "kind": (str, "pushforward"),
@@ -179,6 +182,10 @@ class Recipe:
                 raise self._err(
                     "data.pairs", "needs objective.kind = 'one_step' or 'poseidon' and history = 1"
                 )
+        if d["channel_map"] is not None and d["channel_map"] not in CHANNEL_MAPS:
+            raise self._err(
+                "data.channel_map", f"{d['channel_map']!r}; choose from {list(CHANNEL_MAPS)}"
+            )
         if self.model.get("predict") == "scaled_difference" and d["predict"] == "residual":
             raise self._err(
                 "data.predict",
