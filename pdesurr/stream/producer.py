@@ -57,6 +57,11 @@ def produce(
     skip: dict[int, int] | None = None,
     exclude: set[int] | frozenset = frozenset(),
 ) -> Iterator[tuple]:
+    if hasattr(window, "pairs"):  # Poseidon's pairs as samples: pdesurr.stream.pairs
+        from pdesurr.stream.pairs import produce_pairs
+
+        yield from produce_pairs(spec, split, chunks, window, device, skip, exclude)
+        return
     skip = skip or {}
     if window.span > spec.frames:
         raise ValueError(f"a window spans {window.span} frames; the spec saves {spec.frames}")

@@ -13,7 +13,8 @@ A recipe with an ``[online]`` table trains online::
 parameter distributions as ``pdesurr generate``, same seeds: trajectory ``i`` is the
 store's trajectory ``i``); ``data.store`` is a small held-out store (the spec's ``valid``
 split, generated once) for validation and normalisation statistics, so online and offline
-runs are scored alike. Without ``mpiexec`` producers are threads of this process
+runs are scored alike. With ``data.pairs`` the producers emit Poseidon's pairs instead of
+windows (:mod:`pdesurr.stream.pairs`). Without ``mpiexec`` producers are threads of this process
 (:class:`~pdesurr.stream.local.ThreadTransport`); under ``mpiexec`` they are MPI ranks
 (:mod:`pdesurr.stream.mpi`). Checkpoints record the ledger (trajectories and windows
 received) and the buffer, so a resumed run neither repeats nor skips any.
@@ -35,7 +36,8 @@ from pdesurr.stream.buffers import collate, make_buffer
 from pdesurr.stream.ending import WHEN_DONE, StreamEnd, default_when_done
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
-from pdesurr.stream.producer import WindowSpec, chunks_for
+from pdesurr.stream.pairs import stream_window
+from pdesurr.stream.producer import chunks_for
 from pdesurr.training.checkpoint import load_training_state
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
@@ -219,12 +221,7 @@ def run_online(
         return _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log)
     spec = DatasetSpec.load(recipe.data["spec"])
     recipe.data["train_split"] = recipe.data["valid_split"]  # shapes and statistics
-    window = WindowSpec(
-        recipe.data["history"],
-        recipe.horizon,
-        recipe.data["stride"],
-        tuple(recipe.data["conditioning"]),
-    )
+    window = stream_window(recipe.data, recipe.horizon, spec)  # windows, or pairs
     buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
     end = StreamEnd(cfg["when_done"], cfg["max_reuse"], log)
     end.configure(buffer)
@@ -275,12 +272,7 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         raise ConfigError(f"online.trainers = {n_trainers} leaves no producer among {size} ranks")
     spec = DatasetSpec.load(recipe.data["spec"])
     recipe.data["train_split"] = recipe.data["valid_split"]
-    window = WindowSpec(
-        recipe.data["history"],
-        recipe.horizon,
-        recipe.data["stride"],
-        tuple(recipe.data["conditioning"]),
-    )
+    window = stream_window(recipe.data, recipe.horizon, spec)  # windows, or pairs
     n_producers = size - n_trainers
     credits = max(1, cfg["capacity"] // max(1, -(-n_producers // n_trainers)) // 4)
     channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)

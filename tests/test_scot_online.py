@@ -1,0 +1,98 @@
+"""Poseidon's all2all pairs online: producers emit the offline pairs, the trainer sees the
+lead times of the all2all enumeration (in-process transport)."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from pdesurr.data.generate import generate
+from pdesurr.data.pairs import PairDataset, pair_offsets
+from pdesurr.data.spec import DatasetSpec
+from pdesurr.stream.pairs import PairSpec
+from pdesurr.stream.producer import chunks_for, produce
+from pdesurr.training import online
+from pdesurr.training.online import run_online
+from pdesurr.training.recipe import Recipe
+
+FRAMES, K, STEP = 8, 3, 2  # pairs from snapshots 0, 2, 4, 6 of 8: 10 per trajectory
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs_online")
+    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
+    path = root / "spec.toml"
+    path.write_text(
+        text.replace("train = 8", "train = 4")
+        .replace("frames = 20", f"frames = {FRAMES}")
+        .replace("batch = 4", "batch = 2")
+    )
+    valid = root / "valid.zarr"
+    generate(DatasetSpec.load(path, ["splits.train=0", "splits.test=0"]), valid, progress=False)
+    return path, valid
+
+
+def test_producers_emit_the_offline_pairs(spec_file, tmp_path):
+    path, _ = spec_file
+    spec = DatasetSpec.load(path)
+    store = tmp_path / "offline.zarr"
+    generate(spec, store, progress=False)
+    offline = PairDataset(store, "train", "all2all", K, STEP, conditioning=("length",))
+    frames, cond = offline.batch(range(len(offline)))
+    expected = {}
+    for i in range(len(offline)):
+        pos, a, _ = offline.locate(i)
+        expected[(int(offline.trajectories[pos]), a, float(cond[i, 0]))] = (frames[i], cond[i])
+    window = PairSpec("all2all", K, STEP, FRAMES - 1.0, ("length",))
+    streamed = {}
+    for event in produce(spec, "train", chunks_for(spec, "train", 4), window, skip={1: 4}):
+        if event[0] == "sample":
+            s = event[1]
+            key = (s.trajectory, s.time_index, float(s.cond[0]))
+            assert key not in streamed
+            streamed[key] = (s.frames, s.cond)
+    # trajectory 1's first 4 pairs (all starting at snapshot 0) were already received
+    skipped = [k for k in expected if k[0] == 1 and k[1] == 0 and k not in streamed]
+    assert len(skipped) == 4 and set(streamed) == set(expected) - set(skipped)
+    for key, (f, c) in streamed.items():
+        assert torch.equal(f, expected[key][0]), key  # bit for bit the store's snapshots
+        assert torch.allclose(c, expected[key][1])  # lead time, then the length
+
+
+def test_online_trainer_sees_the_all2all_lead_times(spec_file, tmp_path, monkeypatch):
+    path, valid = spec_file
+    raw = {
+        "data": {"store": str(valid), "spec": str(path), "pairs": "all2all", "max_steps": K,
+                 "step": STEP, "predict": "state"},
+        "model": {"kind": "fno", "modes": 4, "width": 4, "layers": 1},
+        "objective": {"kind": "one_step"},
+        "optim": {"lr": 1e-3, "batch_size": 6, "steps": 1000},
+        "train": {"out": str(tmp_path / "run"), "eval_every": 1000, "log_every": 5},
+        "online": {"trajectories": 4, "producers": 2, "buffer": "fifo", "capacity": 24,
+                   "watermark": 6},
+    }  # fmt: skip
+    seen = []
+    real_next = online.OnlineBatches.next
+
+    def spy(self, step):
+        got = real_next(self, step)
+        if got is not None:
+            frames, cond = got
+            assert frames.shape[1:3] == (2, 1) and cond.shape[1] == 1  # a pair, a lead time
+            seen.extend(cond[:, 0].tolist())
+        return got
+
+    monkeypatch.setattr(online.OnlineBatches, "next", spy)
+    result, ledger = run_online(Recipe.from_dict(raw), progress=False, log=lambda m: None)
+    # FIFO: every pair of the 4 trajectories exactly once; lead (b - a) / (snapshots - 1)
+    want = Counter(
+        round((b - a) / (FRAMES - 1), 6)
+        for _ in range(4)
+        for a, b in pair_offsets("all2all", K, STEP)
+    )
+    assert Counter(round(x, 6) for x in seen) == want
+    assert sum(want.values()) == 4 * (K + 1) * (K + 2) // 2
+    assert ledger.done == set(range(4)) and all(n == 10 for n in ledger.received.values())
+    assert result.step == 40 // 6 + 1  # the FIFO drains in ceil(40 / 6) batches
