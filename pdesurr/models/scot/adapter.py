@@ -55,9 +55,17 @@ def fourier_downsample(x: torch.Tensor, size: int) -> torch.Tensor:
     return torch.fft.ifft2(spec, norm="forward").real
 
 
+HALF = (torch.float16, torch.bfloat16)
+
+
 def resample(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Fourier-resample the square grid of ``x: (B, C, n, n)`` to ``size``; identity if equal."""
+    """Fourier-resample the square grid of ``x: (B, C, n, n)`` to ``size``; identity if equal.
+
+    Half-precision inputs (bf16 autocast) are transformed in float32 (torch's FFTs take no
+    bfloat16) and returned in their own dtype."""
     n = x.shape[-1]
     if n == size:
         return x
-    return fourier_upsample(x, size) if n < size else fourier_downsample(x, size)
+    y = x.float() if x.dtype in HALF else x
+    y = fourier_upsample(y, size) if n < size else fourier_downsample(y, size)
+    return y.to(x.dtype)

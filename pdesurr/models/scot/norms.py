@@ -35,9 +35,12 @@ class ConditionalLayerNorm(nn.Module):
         self.bias = nn.Linear(cond_dim, dim)
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16):  # bf16 autocast: statistics in float32,
+            x = x.float()  # as autocast runs layer_norm (E[x^2] - E[x]^2 in bf16 can be < 0)
         mean = x.mean(dim=-1, keepdim=True)
         var = (x * x).mean(dim=-1, keepdim=True) - mean * mean
-        x = (x - mean) / (var + self.eps).sqrt()
+        x = ((x - mean) / (var + self.eps).sqrt()).to(dtype)
         t = time.reshape(x.shape[0], -1).to(x.dtype)  # (B, cond_dim)
         view = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
         return self.weight(t).reshape(view) * x + self.bias(t).reshape(view)
