@@ -96,3 +96,51 @@ def test_online_trainer_sees_the_all2all_lead_times(spec_file, tmp_path, monkeyp
     assert sum(want.values()) == 4 * (K + 1) * (K + 2) // 2
     assert ledger.done == set(range(4)) and all(n == 10 for n in ledger.received.values())
     assert result.step == 40 // 6 + 1  # the FIFO drains in ceil(40 / 6) batches
+
+
+@pytest.mark.mpi
+def test_mpi_producers_stream_pairs(spec_file, tmp_path):
+    # the MPI transport carries a pair's two frames and its extra (lead time) scalar
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    path, valid = spec_file
+    file = tmp_path / "r.toml"
+    file.write_text(f"""
+[data]
+store = "{valid}"
+spec = "{path}"
+pairs = "all2all"
+max_steps = {K}
+step = {STEP}
+predict = "state"
+[model]
+kind = "fno"
+modes = 4
+width = 4
+layers = 1
+[objective]
+kind = "one_step"
+[optim]
+batch_size = 6
+steps = 1000
+[train]
+out = "{tmp_path / "run"}"
+eval_every = 1000
+log_every = 5
+[online]
+trajectories = 4
+buffer = "fifo"
+capacity = 24
+watermark = 6
+""")
+    mpiexec = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec")
+    r = subprocess.run(
+        [mpiexec, "-n", "3", sys.executable, "-m", "pdesurr", "train", str(file), "--quiet"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    # 4 trajectories x (K + 1)(K + 2) / 2 = 10 pairs, each received once
+    assert "received 40 samples from 4 complete trajectories" in r.stdout, r.stdout
