@@ -96,7 +96,7 @@ def foundation_stage(out: Path, fast: bool) -> None:
     ckpt = _train(
         "decaying_scot", out / "decaying_scot", steps, f"data.store={_quoted(pre)}", quiet=fast
     )
-    from pdesurr.training.checkpoint import load_surrogate
+    from pdesurr.checkpoints.readers import load_surrogate
 
     published = _fresh(out / "scot-pretrained")
     load_surrogate(ckpt)[0].model.save_pretrained(published)  # Poseidon's published layout

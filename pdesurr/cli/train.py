@@ -18,8 +18,8 @@ from pdesurr.cli.generate import world_comm
 from pdesurr.cli.options import add_set_option, check_output, progress_mode
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.training.distributed import init_from_mpi, shutdown
-from pdesurr.training.fit import DistContext, fit
+from pdesurr.training.distributed import DistContext, init_from_mpi, shutdown
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
 
 ABORT_GRACE = 2.0  # s for mpiexec to forward the last lines before the job is aborted

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.checkpoints.files import load_training_state
 from pdesurr.config import ConfigError, check_section
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream.buffers import collate, make_buffer
@@ -36,7 +37,6 @@ from pdesurr.stream.ending import WHEN_DONE, StreamEnd, default_when_done
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
 from pdesurr.stream.producer import WindowSpec, chunks_for
-from pdesurr.training.checkpoint import load_training_state
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
 from pdesurr.training.recipe import Recipe
