@@ -1,4 +1,4 @@
-"""The ``pdesurr`` command: ``simulate``, ``generate``, ``info``, ``presets``, ``demo``.
+"""PDE surrogates: simulate, generate, export, info, presets, train, evaluate, benchmark, demo.
 
 ``main(argv)`` returns the exit code: 0 success; 2 a bad configuration or input (a preset
 or spec error, a bad ``--initial`` file, an existing output without ``--overwrite``, an
