@@ -103,8 +103,9 @@ class PDE(ABC):
     that adding a PDE touches only ``solvers/`` and a preset: ``spatial_dims`` (the length
     of ``*S``), :meth:`resolution_arguments` (the constructor arguments that give a stored
     grid of shape ``*S``), ``time_units`` (``""`` for nondimensional time, ``"s"`` for SI),
-    ``wavenumber_label`` (the axis of its spectra) and ``per_sample_length`` (an instance
-    whose grid is in units of a per-trajectory domain length ``L``)."""
+    ``wavenumber_label`` (the axis of its spectra), ``per_sample_length`` (an instance
+    whose grid is in units of a per-trajectory domain length ``L``) and ``periodic`` (the
+    boundary conditions: always, for these pseudo-spectral solvers)."""
 
     name: str
     grid: Grid
@@ -113,6 +114,7 @@ class PDE(ABC):
     time_units: ClassVar[str] = ""
     wavenumber_label: ClassVar[str] = "wavenumber k"
     per_sample_length: bool = False
+    periodic: ClassVar[bool] = True
 
     @classmethod
     def resolution_arguments(cls, shape: Sequence[int]) -> dict[str, int]:
