@@ -18,8 +18,8 @@ import argparse
 import json
 import time
 
+from pdesurr.checkpoints.readers import load_surrogate
 from pdesurr.evaluation.evaluate import evaluate
-from pdesurr.training.checkpoint import load_surrogate
 
 
 class Stage:

@@ -650,8 +650,8 @@ def persistence(store: Path) -> float:
 
 def validate_checkpoint(checkpoint: str, store: Path) -> dict:
     """``fit``'s final validation, from a checkpoint (the weights are the EMA ones)."""
+    from pdesurr.checkpoints.readers import load_surrogate
     from pdesurr.data.windows import WindowDataset
-    from pdesurr.training.checkpoint import load_surrogate
     from pdesurr.training.fit import validate
 
     surrogate, config = load_surrogate(checkpoint)

@@ -7,7 +7,8 @@ import pytest
 import torch
 import xarray as xr
 
-from pdesurr.cli import load_config, main
+from pdesurr.cli import main
+from pdesurr.cli.simulate import load_config
 
 KS_TINY = ["ks_refiner", "--set", "pde.resolution=32", "--steps", "8", "--save-every", "2"]
 NS_TINY = ["ns2d_decaying", "--set", "pde.resolution=16", "--steps", "6", "--save-every", "3"]

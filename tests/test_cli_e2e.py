@@ -21,8 +21,8 @@ import zarr
 from safetensors import safe_open
 from test_report_plots import assert_is_a_plot
 
+from pdesurr.checkpoints.readers import load_surrogate
 from pdesurr.cli import main
-from pdesurr.training.checkpoint import load_surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
 KS_SMALL = tomllib.loads((ROOT / "datasets" / "ks_refiner" / "small.toml").read_text())

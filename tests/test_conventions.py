@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from pdesurr.checkpoints.surrogate import Surrogate
 from pdesurr.evaluation import metrics as M
 from pdesurr.spectral import Grid, energy_spectrum, spectral_resample
 from pdesurr.training import objectives
-from pdesurr.training.surrogate import Surrogate
 
 PROPS = settings(max_examples=20, deadline=None)
 

@@ -24,6 +24,8 @@ import pytest
 import torch
 import zarr
 
+from pdesurr.checkpoints.files import CheckpointError, load_training_state, recover
+from pdesurr.checkpoints.readers import load_surrogate, read_config
 from pdesurr.cli import main
 from pdesurr.cli.options import progress_mode
 from pdesurr.data.generate import generate
@@ -33,13 +35,6 @@ from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics
 from pdesurr.memory import estimate_bytes
 from pdesurr.solvers import PDES
-from pdesurr.training.checkpoint import (
-    CheckpointError,
-    load_surrogate,
-    load_training_state,
-    read_config,
-    recover,
-)
 from pdesurr.training.fit import NonFiniteLoss, fit
 from pdesurr.training.recipe import Recipe
 
@@ -758,7 +753,7 @@ def test_mpi_hung_producer_is_reported_saved_and_resumable(tmp_path):
 def test_a_new_checkpoint_format_joins_as_one_reader(trained, tmp_path, monkeypatch, capsys):
     """A Hugging Face-style directory (config.json without "format", with model_type) is
     read by the reader that claims it; info and load_surrogate need no special case."""
-    from pdesurr.training import checkpoint as ck
+    from pdesurr.checkpoints import readers as ck
 
     foreign = tmp_path / "hf"
     foreign.mkdir()

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from pdesurr.checkpoints.files import load_weights, save_checkpoint
+from pdesurr.checkpoints.readers import build_model
 from pdesurr.models import MODELS
 from pdesurr.spectral import spectral_resample
-from pdesurr.training.checkpoint import build_model, load_weights, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -264,7 +264,7 @@ def test_mpi_two_trainers_ddp_and_resume(spec_file, tmp_path):
     assert r.returncode == 0, r.stderr
     # every window of the 12 trajectories arrived exactly once over both runs
     assert "received 72 samples from 12 complete trajectories" in r.stdout, r.stdout
-    from pdesurr.training.checkpoint import load_training_state
+    from pdesurr.checkpoints.files import load_training_state
 
     state = load_training_state(tmp_path / "run" / "checkpoint")["ledger"]
     assert len(state["trainers"]) == 2

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from pdesurr.checkpoints.readers import load_surrogate
+from pdesurr.checkpoints.surrogate import Surrogate
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
@@ -18,10 +20,8 @@ from pdesurr.evaluation.rollout import persistence, rollout
 from pdesurr.models import MODELS
 from pdesurr.models.noise_schedule import NoiseSchedule
 from pdesurr.models.refiner import Refiner, StepNoise
-from pdesurr.training.checkpoint import load_surrogate
 from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
-from pdesurr.training.surrogate import Surrogate
 
 SIGMA = 4e-7
 TINY = {

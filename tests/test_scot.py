@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from pdesurr.checkpoints.files import CheckpointError
 from pdesurr.models.scot import ScOT
 from pdesurr.models.scot.adapter import fourier_downsample, fourier_upsample, resample
 from pdesurr.models.scot.norms import ConditionalLayerNorm
 from pdesurr.models.scot.pretrained import REPLACEABLE
-from pdesurr.training.checkpoint import CheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent
 

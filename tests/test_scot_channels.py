@@ -57,8 +57,8 @@ class PressureOffset(torch.nn.Module):
 
 
 def test_the_pressure_is_masked_out_of_loss_and_metric():
+    from pdesurr.checkpoints.surrogate import Surrogate
     from pdesurr.training.fit import Objective
-    from pdesurr.training.surrogate import Surrogate
 
     omega, _, _ = taylor_green(16, 2 * math.pi, 2, torch.float32)
     frames = torch.stack([omega, 0.8 * omega])[None, :, None].repeat(3, 1, 1, 1, 1)  # (3,2,1,..)
@@ -109,9 +109,9 @@ def kolmogorov(tmp_path_factory):
 def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, caplog):
     import xarray as xr
 
+    from pdesurr.checkpoints.readers import load_surrogate
     from pdesurr.cli import main
     from pdesurr.models.scot import ScOT
-    from pdesurr.training.checkpoint import load_surrogate
     from pdesurr.training.fit import fit
 
     torch.manual_seed(0)

@@ -129,8 +129,8 @@ def test_parameter_groups_follow_the_published_recipe():
 
 
 def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path):
+    from pdesurr.checkpoints.readers import load_surrogate
     from pdesurr.models.scot import ScOT
-    from pdesurr.training.checkpoint import load_surrogate
     from pdesurr.training.fit import fit
     from pdesurr.training.recipe import Recipe
 
@@ -192,8 +192,8 @@ def test_fine_tune_from_a_saved_checkpoint_lowers_the_loss(kolmogorov, tmp_path)
 
 def test_poseidon_objective_is_the_relative_l1_per_group_of_the_one_step_prediction():
     # hand computation on a fixed linear "model": groups [0, 1) and [1, 3), channel 2 masked
+    from pdesurr.checkpoints.surrogate import Surrogate
     from pdesurr.training import objectives
-    from pdesurr.training.surrogate import Surrogate
 
     class Scale(torch.nn.Module):
         def forward(self, x, cond=None):

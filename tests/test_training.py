@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from pdesurr.checkpoints.files import CheckpointError, load_training_state
+from pdesurr.checkpoints.readers import load_surrogate
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.training.checkpoint import CheckpointError, load_surrogate, load_training_state
 from pdesurr.training.fit import build, fit, lr_factor
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.sampler import StepSampler

@@ -1,4 +1,4 @@
-"""The ``pdesurr`` command: ``simulate``, ``generate``, ``info``, ``presets``, ``demo``.
+"""PDE surrogates: simulate, generate, export, info, presets, train, evaluate, benchmark, demo.
 
 ``main(argv)`` returns the exit code: 0 success; 2 a bad configuration or input (a preset
 or spec error, a bad ``--initial`` file, an existing output without ``--overwrite``, an
@@ -18,6 +18,7 @@ import errno
 import sys
 from collections.abc import Sequence
 
+from pdesurr.checkpoints.files import CheckpointError
 from pdesurr.cli import demo as demo_cmd
 from pdesurr.cli import evaluate as evaluate_cmd
 from pdesurr.cli import export as export_cmd
@@ -31,17 +32,15 @@ from pdesurr.cli.simulate import (
     InputError,
     cmd_presets,
     cmd_simulate,
-    load_config,
-    load_initial,
 )
 from pdesurr.cli.threads import apply_thread_policy
 from pdesurr.config import ConfigError, DeviceError
 from pdesurr.data.store import StoreError
 from pdesurr.solvers import DivergenceError, ParameterError
-from pdesurr.training.checkpoint import CheckpointError
+from pdesurr.training import physics_checkpoint  # noqa: F401  (registers the PINN reader)
 from pdesurr.training.fit import NonFiniteLoss
 
-__all__ = ["build_parser", "load_config", "load_initial", "main"]
+__all__ = ["build_parser", "main"]
 EXIT_IO, EXIT_DEVICE, EXIT_INTERRUPTED = 5, 6, 130
 
 

@@ -30,6 +30,8 @@ REFINER_STEPS = (300, 4)
 PRETRAIN_STEPS = (150, 4)
 FINETUNE_STEPS = (100, 4)
 PINN_STEPS = ((300, 100), (10, 0))  # (Adam steps, L-BFGS steps)
+# the short demo runs warm up for a quarter of their steps (at most 10) and log five times
+WARMUP_MAX, WARMUP_SHARE, LOGS_PER_RUN = 10, 4, 5
 SMALL_2D = ["splits.valid=1", "splits.test=2"]  # Kolmogorov / decaying datasets of the demo
 FAST_2D = ["splits.train=2", "splits.valid=1", "splits.test=1"]
 
@@ -64,11 +66,11 @@ def _train(recipe: str, out: Path, steps: int, *sets: str, quiet: bool) -> Path:
         "--set",
         f"optim.steps={steps}",
         "--set",
-        f"optim.warmup={min(10, steps // 4)}",
+        f"optim.warmup={min(WARMUP_MAX, steps // WARMUP_SHARE)}",
         "--set",
         f"train.eval_every={steps}",
         "--set",
-        f"train.log_every={max(1, steps // 5)}",
+        f"train.log_every={max(1, steps // LOGS_PER_RUN)}",
         *[a for s in sets for a in ("--set", s)],
         *(["--quiet"] if quiet else []),
     )
@@ -96,7 +98,7 @@ def foundation_stage(out: Path, fast: bool) -> None:
     ckpt = _train(
         "decaying_scot", out / "decaying_scot", steps, f"data.store={_quoted(pre)}", quiet=fast
     )
-    from pdesurr.training.checkpoint import load_surrogate
+    from pdesurr.checkpoints.readers import load_surrogate
 
     published = _fresh(out / "scot-pretrained")
     load_surrogate(ckpt)[0].model.save_pretrained(published)  # Poseidon's published layout

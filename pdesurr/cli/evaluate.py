@@ -35,19 +35,17 @@ def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pdesurr.checkpoints.readers import GRID, load_surrogate, reader_of
     from pdesurr.cli.options import check_output
     from pdesurr.cli.simulate import InputError
     from pdesurr.config import check_device
     from pdesurr.data.store import open_store
     from pdesurr.evaluation.evaluate import evaluate
     from pdesurr.evaluation.report import write_report
-    from pdesurr.training.checkpoint import load_surrogate
-    from pdesurr.training.physics_checkpoint import is_pinn_checkpoint
 
-    if is_pinn_checkpoint(args.checkpoint):  # scored on its reference: pdesurr/cli/physics.py
-        from pdesurr.cli import physics
-
-        return physics.evaluate(args)
+    family = reader_of(args.checkpoint).family
+    if family != GRID:
+        return EVALUATORS[family](args)
     if args.data is None:
         raise ConfigError("evaluate: --data STORE is required for a grid surrogate checkpoint")
     # everything checked before the rollout: arguments, device, output, checkpoint, store
@@ -127,6 +125,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(f"report -> {out} (metrics: {info['metrics_file']})")
     return 0
+
+
+def _evaluate_physics(args: argparse.Namespace) -> int:
+    from pdesurr.cli import physics
+
+    return physics.evaluate(args)  # scored on its own reference, no --data
+
+
+# a checkpoint family that is not rolled out on a store -> how `evaluate` scores it
+EVALUATORS = {"physics": _evaluate_physics}
 
 
 def find_suite(name: str) -> Path:

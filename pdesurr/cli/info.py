@@ -1,7 +1,10 @@
-"""``pdesurr info PATH``: describe what pdesurr wrote (trajectory stores, dataset stores).
+"""``pdesurr info PATH``: describe a trajectory store, a dataset store, a foreign file
+(The Well, PDEBench) or a checkpoint directory of any format (pdesurr's, Poseidon's
+published layout, a physics-informed run).
 
-A dispatcher on the kind of path, so checkpoints can join later: :func:`path_kind` names
-the kind, ``DESCRIBERS`` maps it to a function returning the text.
+A dispatcher on the kind of path: :func:`path_kind` names the kind, ``DESCRIBERS`` maps it
+to a function returning the text; a checkpoint's text comes from its format's reader
+(:mod:`pdesurr.checkpoints.readers`).
 """
 
 from __future__ import annotations
@@ -93,40 +96,10 @@ def describe_dataset(path: Path) -> str:
 
 
 def describe_checkpoint(path: Path) -> str:
-    """A human summary of a training checkpoint."""
-    from pdesurr.training.checkpoint import load_surrogate
-    from pdesurr.training.physics_checkpoint import is_pinn_checkpoint
+    """A human summary of a checkpoint directory of any format (its reader's text)."""
+    from pdesurr.checkpoints.readers import describe
 
-    if is_pinn_checkpoint(path):  # physics-informed: pdesurr/cli/physics.py
-        from pdesurr.cli.physics import describe
-
-        return describe(path)
-    surrogate, config = load_surrogate(path)  # any format; weights checked against hashes
-    n_params = sum(p.numel() for p in surrogate.model.parameters())
-    data, prov = config["data"], config.get("provenance", {})
-    dataset = prov.get("dataset", {}).get("name", "?")
-    lines = [
-        f"{path}: checkpoint (pdesurr {config.get('pdesurr_version', '?')}), "
-        f"step {config.get('step')}",
-        f"  model:       {config['model']['kind']} ({n_params:,} parameters)",
-        "  arguments:   " + ", ".join(f"{k}={v}" for k, v in config["model"]["args"].items()),
-        f"  data:        history {data['history']}, channels {data['channels']}, "
-        f"{data['ndim']}D, conditioning {data['conditioning']}, predicts the {data['predict']}",
-        f"  trained on:  dataset {dataset!r} ({prov.get('store')}, "
-        f"fingerprint {prov.get('fingerprint')})",
-        f"  objective:   {config['recipe']['objective']}",
-    ]
-    metrics = config.get("metrics", {})
-    if metrics:
-        lines.append(
-            "  metrics:     "
-            + ", ".join(
-                f"{k} {v:.4g}" for k, v in metrics.items() if k != "step" and isinstance(v, float)
-            )
-        )
-    training_state = (path / "training_state.pt").is_file()
-    lines.append(f"  resumable:   {'yes' if training_state else 'no (weights only)'}")
-    return "\n".join(lines)
+    return describe(path)
 
 
 def describe_foreign(path: Path) -> str:
@@ -138,20 +111,12 @@ def describe_foreign(path: Path) -> str:
         store.close()
 
 
-def describe_poseidon(path: Path) -> str:
-    """A Poseidon (scOT) checkpoint in the published Hugging Face layout."""
-    from pdesurr.models.scot.describe import describe_poseidon
-
-    return describe_poseidon(path)
-
-
 # kind of path -> describer
 DESCRIBERS: dict[str, Callable[[Path], str]] = {
     STORE_KIND: describe_trajectory,
     "dataset": describe_dataset,
     "checkpoint": describe_checkpoint,
     "foreign": describe_foreign,
-    "poseidon": describe_poseidon,
 }
 
 
@@ -160,9 +125,7 @@ def path_kind(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if path.is_dir() and (path / "config.json").is_file():
-        from pdesurr.models.scot.pretrained import is_poseidon_dir
-
-        return "poseidon" if is_poseidon_dir(path) else "checkpoint"
+        return "checkpoint"  # any format of pdesurr.checkpoints.readers.READERS
     try:
         fmt = detect_format(path)
     except StoreError as e:

@@ -18,8 +18,8 @@ from pdesurr.cli.generate import world_comm
 from pdesurr.cli.options import add_set_option, check_output, progress_mode
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.training.distributed import init_from_mpi, shutdown
-from pdesurr.training.fit import DistContext, fit
+from pdesurr.training.distributed import DistContext, init_from_mpi, shutdown
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
 
 ABORT_GRACE = 2.0  # s for mpiexec to forward the last lines before the job is aborted
@@ -60,19 +60,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     finally:
         shutdown(ctx)
-    if ctx.is_main:
-        for note in result.notes:
-            print(note if "nothing to do" in note else f"resume: {note}")
-        if result.nothing_to_do:
-            return 0
-        last = {k: v for r in result.history for k, v in r.items()}
-        shown = ", ".join(
-            f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
-        )
+    if ctx.is_main and (shown := last_metrics(result)) is not None:
         print(
             f"trained to step {result.step} on {ctx.world} rank(s): {shown} -> {result.checkpoint}"
         )
     return 0
+
+
+def last_metrics(result) -> str | None:
+    """Print a finished run's resume notes; return its last logged losses as text, or None
+    when the run had nothing to do."""
+    for note in result.notes:
+        print(note if "nothing to do" in note else f"resume: {note}")
+    if result.nothing_to_do:
+        return None
+    last = {k: v for r in result.history for k, v in r.items()}
+    return ", ".join(
+        f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
+    )
 
 
 def share_cores(args, producers: int) -> None:
@@ -97,14 +102,9 @@ def _train_online(recipe, comm, args) -> int:
     )
     if result is None:  # a producer rank
         return 0
-    for note in result.notes:
-        print(note if "nothing to do" in note else f"resume: {note}")
-    if result.nothing_to_do:
+    shown = last_metrics(result)
+    if shown is None:
         return 0
-    last = {k: v for r in result.history for k, v in r.items()}
-    shown = ", ".join(
-        f"{k} {last[k]:.4g}" for k in ("loss", "valid_loss", "valid_rel_l2") if k in last
-    )
     print(
         f"trained online to step {result.step}: {shown}; received {sum(ledger.received.values())} "
         f"samples from {len(ledger.done)} complete trajectories ({len(ledger.diverged)} diverged) "

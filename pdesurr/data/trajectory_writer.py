@@ -178,7 +178,7 @@ class TrajectoryWriter:
         }
         if not first:
             return xr.Dataset(data_vars, coords=coords)
-        per_sample = getattr(self.pde, "per_sample_length", False)
+        per_sample = self.pde.per_sample_length
         for name, values in zip(grid.dims, grid.coords(), strict=True):
             attrs = (
                 {"long_name": f"{name} / L", "units": "L"} if per_sample else {"long_name": name}

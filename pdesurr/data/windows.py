@@ -1,6 +1,6 @@
 """Windowed torch datasets over a store split: ``history`` frames in, ``horizon`` out.
 
-A sample (the same schema the online stream will deliver) is a dict::
+``dataset[i]`` is a dict (a DataLoader's sample)::
 
     input       (history * C, *S)   the history frames stacked into channels (oldest first)
     target      (horizon, C, *S)    the following frames
@@ -10,6 +10,11 @@ A sample (the same schema the online stream will deliver) is a dict::
                                     parameters of the store (e.g. "length", "viscosity")
     trajectory  ()                  index of the trajectory in its split
     time_index  ()                  index of the window's first frame
+
+The trainer reads :meth:`WindowDataset.batch` instead: raw (unstandardised) frames
+``(B, history + horizon, C, *S)`` and ``cond (B, n_cond)``, the same pair that the online
+stream's buffers collate from their :class:`pdesurr.stream.buffers.Sample` (``frames``
+``(W, C, *S)``, ``cond``, ``trajectory``, ``time_index``), so the fit loop takes either.
 
 Frames ``t0, t0 + stride, ..., t0 + (history + horizon - 1) stride`` make a window; every
 complete, non-diverged trajectory contributes all its windows. ``C`` stacks the fields in

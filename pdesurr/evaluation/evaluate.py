@@ -120,7 +120,7 @@ def score(
     # spectra and band errors use the FFT: exact for periodic data, an assumption otherwise
     ds.attrs["spectra_assume_periodic"] = (
         "yes: the data are periodic"
-        if getattr(pde, "periodic", True)
+        if pde.periodic  # a solver's PDE, or a foreign file's GridFields
         else "the data are NOT periodic: the FFT treats them as periodic, so spectra and "
         "spectral errors include the jump across the boundaries"
     )

@@ -18,12 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 
 def scores(pred: torch.Tensor, true: torch.Tensor) -> dict:
@@ -38,7 +35,8 @@ def scores(pred: torch.Tensor, true: torch.Tensor) -> dict:
 
 
 def plot_maps(x, t, pred, true, path: Path, title: str) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    axes = fig.subplots(1, 3)
     extent = [float(t[0]), float(t[-1]), float(x[0]), float(x[-1])]
     lim = float(np.abs(true).max())
     for ax, data, name in ((axes[0], pred, "prediction"), (axes[1], true, "reference")):
@@ -59,25 +57,25 @@ def plot_maps(x, t, pred, true, path: Path, title: str) -> Path:
     fig.colorbar(im, ax=axes[2])
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_errors(t, per_time, path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(5.5, 3.5), layout="constrained")
+    ax = fig.subplots()
     ax.semilogy(np.asarray(t), np.maximum(np.asarray(per_time), 1e-16))
     ax.set(xlabel="t", ylabel="relative L2 at time t", title=title)
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_causal_weights(log: list[dict], path: Path, title: str) -> Path:
     """``log``: records ``{"step", "window", "eps", "weights"}`` in training order."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax, ax2 = fig.subplots(1, 2)
     steps = np.array([r["step"] for r in log], dtype=float)
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     span = max(steps.max() - steps.min(), 1.0)
     for r in log[:: max(1, len(log) // 40)]:
         w = np.asarray(r["weights"])
@@ -92,12 +90,12 @@ def plot_causal_weights(log: list[dict], path: Path, title: str) -> Path:
     ax2.set(xlabel="step", ylabel="eps", title="eps schedule")
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_training(history: list[dict], path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(5.5, 3.5), layout="constrained")
+    ax = fig.subplots()
     loss = [(r["step"], r["loss"]) for r in history if "loss" in r]
     err = [(r["step"], r["rel_l2"]) for r in history if "rel_l2" in r]
     if loss:
@@ -108,5 +106,4 @@ def plot_training(history: list[dict], path: Path, title: str) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

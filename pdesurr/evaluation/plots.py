@@ -3,24 +3,21 @@
 ``plot_simulation`` draws the first trajectory: for a 2D PDE, snapshots at about four
 times (imshow with a colorbar, one row per layer for QG); for a 1D PDE, a space-time image
 ``u(x, t)`` and the final profile; in both, the energy spectrum (``pde.energy_spectrum``)
-at the first and the last saved time on log-log axes. Matplotlib runs on the Agg backend.
+at the first and the last saved time on log-log axes. Figures render on the Agg canvas
+without pyplot (no backend chosen at import).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+import xarray as xr
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from pdesurr.data.trajectory_writer import field_dims, pde_from_attrs  # noqa: E402
-from pdesurr.solvers.pde import PDE  # noqa: E402
+from pdesurr.data.trajectory_writer import field_dims, pde_from_attrs
+from pdesurr.solvers.pde import PDE
 
 N_SNAPSHOTS = 4
 
@@ -76,14 +73,15 @@ def _spectrum(ax, ds: xr.Dataset, pde: PDE, length_scale: float) -> None:
     ax.legend(fontsize="small")
 
 
-def _plot_1d(ds: xr.Dataset, pde: PDE, length: float) -> plt.Figure:
+def _plot_1d(ds: xr.Dataset, pde: PDE, length: float) -> Figure:
     field = pde.fields[0]
     u = ds[field.name]
     x = ds["x"].values * length
     t = ds["time"].values
     t_units = ds["time"].attrs.get("units", "")
     label = f"{field.name}" + (f" [{field.units}]" if field.units else "")
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), gridspec_kw={"width_ratios": [2, 1, 1.2]})
+    fig = Figure(figsize=(16, 4.5))
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1, 1.2]})
     dx = x[1] - x[0]
     extent = (x[0], x[-1] + dx, t[0], t[-1])
     im = axes[0].imshow(u.values, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r")
@@ -99,12 +97,12 @@ def _plot_1d(ds: xr.Dataset, pde: PDE, length: float) -> plt.Figure:
     return fig
 
 
-def _plot_2d(ds: xr.Dataset, pde: PDE) -> plt.Figure:
+def _plot_2d(ds: xr.Dataset, pde: PDE) -> Figure:
     rows = [(f, c) for f in pde.fields for c in range(f.channels)]
     n_time = ds.sizes["time"]
     t_idx = sorted(set(np.linspace(0, n_time - 1, min(N_SNAPSHOTS, n_time)).round().astype(int)))
     ncols = len(t_idx) + 1
-    fig = plt.figure(figsize=(3.6 * ncols, 3.2 * len(rows) + 0.6))
+    fig = Figure(figsize=(3.6 * ncols, 3.2 * len(rows) + 0.6))
     gs = fig.add_gridspec(len(rows), ncols)
     extent = (0, pde.grid.length[-1], 0, pde.grid.length[0])
     t_units = ds["time"].attrs.get("units", "")
@@ -145,8 +143,9 @@ def plot_simulation(
     one = _first_trajectory(ds)
     if pde.grid.ndim == 1:
         # per-trajectory domain lengths: the grid is in units of L, plot in physical x
-        per_sample = getattr(pde, "per_sample_length", False)
-        fig = _plot_1d(one, pde, float(one["length"]) if per_sample else pde.grid.length[0])
+        fig = _plot_1d(
+            one, pde, float(one["length"]) if pde.per_sample_length else pde.grid.length[0]
+        )
     else:
         fig = _plot_2d(one, pde)
     fig.suptitle(
@@ -155,6 +154,5 @@ def plot_simulation(
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
+    fig.savefig(out_png, dpi=100)  # a bare Figure renders on the Agg canvas for PNG
     return out_png

@@ -10,12 +10,9 @@ row: the numerical solver run at the surrogate's resolution.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from pdesurr.evaluation.rollout import SolverStep
 from pdesurr.solvers import PDES, Stepper
-
-RESOLUTION_KEYS = {"quasi_geostrophic": ("ny", "nx")}
 
 
 def store_pde(store, split: str, indices) -> object:
@@ -28,16 +25,14 @@ def store_pde(store, split: str, indices) -> object:
     kind = solver["pde"]["kind"]
     kwargs = {k: v for k, v in solver["pde"].items() if k != "kind"}
     field = store.fields[0]["name"]
-    ndim = 1 if kind == "kuramoto_sivashinsky" else 2
-    shape = store.array(split, field).shape[-ndim:]
-    keys = RESOLUTION_KEYS.get(kind, ("resolution",))
-    for key, n in zip(keys, shape[-len(keys) :], strict=True):
-        kwargs[key] = int(n)
+    pde_class = PDES[kind]
+    shape = store.array(split, field).shape[-pde_class.spatial_dims :]  # *S
+    kwargs.update(pde_class.resolution_arguments(shape))
     sampled = store.spec["spec"].get("parameters", {})
     for name in sampled:
         values = np.asarray(store.read(split, name))[np.asarray(indices)]
         kwargs[name] = [float(v) for v in values]
-    return PDES[kind](**kwargs)
+    return pde_class(**kwargs)
 
 
 def solver_step(store, split: str, indices, substeps: int | None = None) -> SolverStep:
@@ -66,7 +61,3 @@ def solver_step(store, split: str, indices, substeps: int | None = None) -> Solv
         kind, integ = "rk4", {}
     stepper = Stepper(pde, kind, frame_dt / substeps, **integ)
     return SolverStep(stepper, substeps)
-
-
-def as_tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x))

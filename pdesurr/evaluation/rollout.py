@@ -5,7 +5,7 @@
 ``n_steps`` times, and returns only the predictions ``(B, n_steps, C, *S)``: the context
 frames are never part of the output, so they can never be scored.
 
-Step functions: a trained :class:`~pdesurr.training.surrogate.Surrogate` is one as is;
+Step functions: a trained :class:`~pdesurr.checkpoints.surrogate.Surrogate` is one as is;
 :class:`SolverStep` makes one of a solver stepper (several solver steps per frame);
 PDE-Refiner-style models that need several calls per step wrap them in a function.
 

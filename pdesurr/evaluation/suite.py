@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.checkpoints.readers import load_surrogate
 from pdesurr.config import ConfigError, _suggest, check_section, load_toml
 from pdesurr.data.pairs import rollout_step
 from pdesurr.data.store import open_store
@@ -31,7 +32,6 @@ from pdesurr.evaluation.plot_refinement_spectra import write_refinement_spectra
 from pdesurr.evaluation.reference import solver_step
 from pdesurr.evaluation.report import write_report
 from pdesurr.evaluation.rollout import persistence
-from pdesurr.training.checkpoint import load_surrogate
 
 SCHEMA = {
     "suite": {

@@ -24,6 +24,28 @@ rebuild the model from its saved arguments. Models never read the environment.
 from __future__ import annotations
 
 import torch
+from torch import nn
+
+GRID_DIMS = (1, 2)  # spatial dimensions the grid models are built for
+
+
+def record_sizes(
+    model: nn.Module, in_channels: int, out_channels: int, ndim: int, cond_dim: int
+) -> None:
+    """The constructor preamble of a grid model: check ``ndim`` and keep the four sizes of
+    the contract on the model (``in_channels``, ``out_channels``, ``ndim``, ``cond_dim``)."""
+    name = type(model).__name__
+    if ndim not in GRID_DIMS:
+        raise ValueError(f"{name}: ndim must be 1 or 2, got {ndim}")
+    model.in_channels, model.out_channels = in_channels, out_channels
+    model.ndim, model.cond_dim = ndim, cond_dim
+
+
+def check_call(model: nn.Module, x: torch.Tensor, cond: torch.Tensor | None) -> None:
+    """The forward preamble: ``x`` is ``(B, in_channels, *S)`` and ``cond`` ``(B, cond_dim)``."""
+    name = type(model).__name__
+    check_input(x, model.in_channels, model.ndim, name)
+    check_cond(cond, model.cond_dim, x.shape[0], name)
 
 
 def check_input(x: torch.Tensor, in_channels: int, ndim: int, name: str) -> None:

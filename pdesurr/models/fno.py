@@ -19,7 +19,7 @@ import torch
 from neuralop.models import FNO as _NeuralopFNO
 from torch import nn
 
-from pdesurr.models.base import check_cond, check_input, cond_as_channels
+from pdesurr.models.base import check_call, cond_as_channels, record_sizes
 
 
 class FNO(nn.Module):
@@ -40,14 +40,7 @@ class FNO(nn.Module):
         norm: str | None = None,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"FNO: ndim must be 1 or 2, got {ndim}")
-        self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
-            in_channels,
-            out_channels,
-            ndim,
-            cond_dim,
-        )
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
         self.net = _NeuralopFNO(
             n_modes=(modes,) * ndim,
             in_channels=in_channels + cond_dim,
@@ -67,6 +60,5 @@ class FNO(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, *, cond: torch.Tensor | None = None) -> torch.Tensor:
-        check_input(x, self.in_channels, self.ndim, "FNO")
-        check_cond(cond, self.cond_dim, x.shape[0], "FNO")
+        check_call(self, x, cond)
         return self.net(cond_as_channels(x, cond))

@@ -48,7 +48,7 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GraphNorm, InstanceNorm, MessagePassing
 
-from pdesurr.models.base import check_cond, check_input
+from pdesurr.models.base import check_call, check_cond, record_sizes
 
 
 def minimum_image(d: torch.Tensor, box: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -221,13 +221,10 @@ class GNN(nn.Module):
         encode_position: bool = False,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"GNN: ndim must be 1 or 2, got {ndim}")
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
         if norm not in ("instance", "graph", "none"):
             raise ValueError(f"GNN: norm must be 'instance', 'graph' or 'none', got {norm!r}")
         grid_stencil(ndim, neighbours, radius)  # fail at construction, not at first call
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.ndim, self.cond_dim = ndim, cond_dim
         self.neighbours, self.radius, self.encode_position = neighbours, radius, encode_position
         n_enc = in_channels + cond_dim + (ndim if encode_position else 0)
         self.encoder = _mlp(n_enc, hidden, hidden)
@@ -279,8 +276,7 @@ class GNN(nn.Module):
         return self._graphs[key]
 
     def forward(self, x: torch.Tensor, *, cond: torch.Tensor | None = None) -> torch.Tensor:
-        check_input(x, self.in_channels, self.ndim, "GNN")
-        check_cond(cond, self.cond_dim, x.shape[0], "GNN")
+        check_call(self, x, cond)
         b, spatial = x.shape[0], tuple(x.shape[2:])
         edge_index, pos = self.grid_graph(spatial, x.device)
         n = pos.shape[0]

@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from pdesurr.models.base import check_cond, check_input, cond_as_channels
+from pdesurr.models.base import check_call, cond_as_channels, record_sizes
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 BATCHNORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -144,8 +144,7 @@ class LSM(nn.Module):
         positional_embedding: str = "grid",
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"LSM: ndim must be 1 or 2, got {ndim}")
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
         if (
             levels < 2
             or min(hidden, num_token, num_basis, patch_size, heads, projection_hidden) < 1
@@ -157,8 +156,6 @@ class LSM(nn.Module):
             raise ValueError(
                 f"LSM: positional_embedding must be 'grid' or 'none', got {positional_embedding!r}"
             )
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.ndim, self.cond_dim = ndim, cond_dim
         self.levels, self.patch_size, self.grid = levels, patch_size, positional_embedding == "grid"
         widths = [hidden * 2**l for l in range(levels - 1)]
         widths.append(widths[-1])
@@ -188,8 +185,7 @@ class LSM(nn.Module):
         return grid.expand(x.shape[0], *grid.shape)
 
     def forward(self, x: torch.Tensor, *, cond: torch.Tensor | None = None) -> torch.Tensor:
-        check_input(x, self.in_channels, self.ndim, "LSM")
-        check_cond(cond, self.cond_dim, x.shape[0], "LSM")
+        check_call(self, x, cond)
         divisor = 2 ** (self.levels - 1) * self.patch_size
         if any(s % divisor for s in x.shape[2:]):
             raise ValueError(

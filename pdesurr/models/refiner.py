@@ -25,7 +25,7 @@ history frame), so the output is ``x_last + difference_scale * z``; use it with
 Plain ``forward(x, cond=cond)`` (the model contract): the deterministic one-step
 prediction at the pure-noise level with a zero noised estimate, ``-f(cat(x, 0), t = K)``,
 one backbone call; it is batch-independent and needs no generator. Rollouts and
-evaluation call :meth:`sample` through :class:`pdesurr.training.surrogate.Surrogate`.
+evaluation call :meth:`sample` through :class:`pdesurr.checkpoints.surrogate.Surrogate`.
 
 ``step_scale`` (default ``cond_range / K``, with the backbone's class attribute
 ``cond_range``: 1000 for the U-Net's sinusoidal embedding, as released; 1 otherwise, for

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from pdesurr.models.base import check_cond, check_input
+from pdesurr.models.base import check_call, record_sizes
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
@@ -156,8 +156,7 @@ class UNet(nn.Module):
         zero_init_output: bool = False,
     ):
         super().__init__()
-        if ndim not in (1, 2):
-            raise ValueError(f"UNet: ndim must be 1 or 2, got {ndim}")
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
         mults = [int(m) for m in channel_mults]
         if not mults or min(mults) < 1 or blocks_per_level < 1 or hidden < 1:
             raise ValueError(
@@ -169,8 +168,6 @@ class UNet(nn.Module):
             raise ValueError(f"UNet: norm_groups={norm_groups} must divide every width {widths}")
         if cond_dim and hidden < 2:
             raise ValueError("UNet: hidden must be >= 2 to embed cond")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.ndim, self.cond_dim = ndim, cond_dim
         self.levels = len(mults)
         emb = cond_embedding_dim if cond_dim else 0
         self.embed = CondEmbedding(cond_dim, hidden, emb) if cond_dim else None
@@ -210,8 +207,7 @@ class UNet(nn.Module):
             nn.init.zeros_(self.proj_out.bias)
 
     def forward(self, x: torch.Tensor, *, cond: torch.Tensor | None = None) -> torch.Tensor:
-        check_input(x, self.in_channels, self.ndim, "UNet")
-        check_cond(cond, self.cond_dim, x.shape[0], "UNet")
+        check_call(self, x, cond)
         stride = 2 ** (self.levels - 1)
         if any(s % stride for s in x.shape[2:]):
             raise ValueError(

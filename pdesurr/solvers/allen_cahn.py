@@ -46,6 +46,7 @@ class AllenCahn(PDE):
     """
 
     name = "allen_cahn"
+    spatial_dims = 1
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ class Burgers(PDE):
     """
 
     name = "burgers"
+    spatial_dims = 1
 
     def __init__(
         self,

@@ -35,6 +35,7 @@ class Convection(PDE):
     """
 
     name = "convection"
+    spatial_dims = 1
 
     def __init__(
         self,

@@ -47,6 +47,8 @@ class KuramotoSivashinsky(PDE):
     """
 
     name = "kuramoto_sivashinsky"
+    spatial_dims = 1
+    wavenumber_label = r"wavenumber $k = 2\pi n$ (x in units of the domain length)"
 
     def __init__(
         self,

@@ -62,6 +62,7 @@ class NavierStokes2D(PDE):
     """
 
     name = "navier_stokes_2d"
+    spatial_dims = 2
 
     def __init__(
         self,

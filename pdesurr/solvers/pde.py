@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 
@@ -96,11 +97,30 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class PDE(ABC):
-    """Abstract base of the PDEs. Subclasses set ``grid`` and ``fields`` in ``__init__``."""
+    """Abstract base of the PDEs. Subclasses set ``grid`` and ``fields`` in ``__init__``.
+
+    What the data and evaluation layers need to know about a PDE is asked of its class, so
+    that adding a PDE touches only ``solvers/`` and a preset: ``spatial_dims`` (the length
+    of ``*S``), :meth:`resolution_arguments` (the constructor arguments that give a stored
+    grid of shape ``*S``), ``time_units`` (``""`` for nondimensional time, ``"s"`` for SI),
+    ``wavenumber_label`` (the axis of its spectra), ``per_sample_length`` (an instance
+    whose grid is in units of a per-trajectory domain length ``L``) and ``periodic`` (the
+    boundary conditions: always, for these pseudo-spectral solvers)."""
 
     name: str
     grid: Grid
     fields: tuple[Field, ...]
+    spatial_dims: ClassVar[int]
+    time_units: ClassVar[str] = ""
+    wavenumber_label: ClassVar[str] = "wavenumber k"
+    per_sample_length: bool = False
+    periodic: ClassVar[bool] = True
+
+    @classmethod
+    def resolution_arguments(cls, shape: Sequence[int]) -> dict[str, int]:
+        """Constructor arguments for a grid of shape ``*S`` (default: ``resolution`` points
+        per side)."""
+        return {"resolution": int(shape[-1])}
 
     @property
     def channels(self) -> int:

@@ -45,6 +45,14 @@ class QuasiGeostrophic(PDE):
     """Two-layer QG model, pyqg's parameters (see the module docstring)."""
 
     name = "quasi_geostrophic"
+    spatial_dims = 2
+    time_units = "s"  # SI units throughout (lengths in m)
+    wavenumber_label = "wavenumber k [rad/m]"
+
+    @classmethod
+    def resolution_arguments(cls, shape) -> dict[str, int]:
+        """A rectangular grid ``(ny, nx)``."""
+        return {"ny": int(shape[-2]), "nx": int(shape[-1])}
 
     def __init__(
         self,

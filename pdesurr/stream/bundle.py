@@ -34,15 +34,20 @@ HEAD = np.dtype(
 )  # fmt: skip
 EVENT = np.dtype([("kind", "<i8"), ("a", "<i8"), ("b", "<i8"), ("x", "<f8")])
 EXTRA_EVENTS = 64  # room for done/diverged/alive/bye events beside the samples
+FLOAT_BYTES = 4  # samples travel as float32
+# a bundle takes at most this fraction of a producer's credits, so several are in flight
+# and the trainer's buffer is refilled while the next one is simulated
+BUNDLES_PER_CREDITS = 4
 
 
 def bundle_samples(floats: int, credits: int, target_bytes: int = 1 << 20) -> int:
-    """Samples per bundle: ~``target_bytes`` per message, at most ``credits // 4``, >= 1."""
-    return max(1, min(target_bytes // (4 * floats), credits // 4))
+    """Samples per bundle: ~``target_bytes`` per message, at most
+    ``credits // BUNDLES_PER_CREDITS``, >= 1."""
+    return max(1, min(target_bytes // (FLOAT_BYTES * floats), credits // BUNDLES_PER_CREDITS))
 
 
 def events_offset(n: int, floats: int) -> int:
-    end = HEAD.itemsize + 4 * n * floats
+    end = HEAD.itemsize + FLOAT_BYTES * n * floats
     return (end + 7) // 8 * 8
 
 
@@ -138,7 +143,7 @@ def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
     off = events_offset(n, floats)
     if off + EVENT.itemsize * e != nbytes:
         raise ValueError(f"bundle of {n} samples, {e} events cannot be {nbytes} bytes long")
-    data = buf[HEAD.itemsize : HEAD.itemsize + 4 * n * floats].view(np.float32)
+    data = buf[HEAD.itemsize : HEAD.itemsize + FLOAT_BYTES * n * floats].view(np.float32)
     f = floats - k
     frames, cond = data[: n * f].reshape(n, f), data[n * f :].reshape(n, k)
     return frames, cond, buf[off : off + EVENT.itemsize * e].view(EVENT)

@@ -26,6 +26,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pdesurr import __version__
+from pdesurr.checkpoints.files import (
+    CheckpointError,
+    load_training_state,
+    recover,
+    save_checkpoint,
+)
+from pdesurr.checkpoints.readers import read_config
+from pdesurr.checkpoints.surrogate import Surrogate
 from pdesurr.data import channel_map
 from pdesurr.data.pairs import PairDataset, pairs_of
 from pdesurr.data.prefetch import PrefetchedBatches
@@ -33,14 +41,6 @@ from pdesurr.data.store import open_store
 from pdesurr.data.windows import WindowDataset
 from pdesurr.models import MODELS
 from pdesurr.training import objectives
-from pdesurr.training.checkpoint import (
-    CheckpointError,
-    load_training_state,
-    load_weights,
-    read_config,
-    recover,
-    save_checkpoint,
-)
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.progress import Progress
@@ -48,7 +48,6 @@ from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.resume import check_resume, schema_defaults
 from pdesurr.training.sampler import StepSampler
-from pdesurr.training.surrogate import Surrogate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
@@ -479,21 +478,3 @@ def fit(
         if isinstance(batches, PrefetchedBatches):
             batches.close()
     return FitResult(step=end, history=history, checkpoint=path, notes=notes)
-
-
-def load_for_inference(path):
-    """Re-exported for convenience: :func:`pdesurr.training.checkpoint.load_surrogate`."""
-    from pdesurr.training.checkpoint import load_surrogate
-
-    return load_surrogate(path)
-
-
-__all__ = [
-    "FitResult",
-    "build",
-    "fit",
-    "load_for_inference",
-    "load_weights",
-    "lr_factor",
-    "validate",
-]

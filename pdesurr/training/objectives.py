@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pdesurr.checkpoints.surrogate import Surrogate
 from pdesurr.models.scot.loss import poseidon_loss
-from pdesurr.training.surrogate import Surrogate
 
 STEP_SEED_STRIDE = 7_919  # a prime: seeds (seed, step) and (seed + 1, step') rarely collide
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.checkpoints.files import load_training_state
 from pdesurr.config import ConfigError, check_section
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream.buffers import collate, make_buffer
@@ -38,7 +39,6 @@ from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
 from pdesurr.stream.pairs import stream_window
 from pdesurr.stream.producer import chunks_for
-from pdesurr.training.checkpoint import load_training_state
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
 from pdesurr.training.recipe import Recipe

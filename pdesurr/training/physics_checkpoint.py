@@ -18,16 +18,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from pdesurr.checkpoints.files import FORMAT, CheckpointError, load_training_state, save_checkpoint
+from pdesurr.checkpoints.readers import PHYSICS, READERS, Reader
 from pdesurr.physics import NETWORKS
 from pdesurr.physics.lagrangian import LagrangianNetwork, speed_scale
 from pdesurr.physics.reference import Reference, load_reference
 from pdesurr.physics.solution import PINNSolution
-from pdesurr.training.checkpoint import (
-    FORMAT,
-    CheckpointError,
-    load_training_state,
-    save_checkpoint,
-)
 
 FAMILY = "physics"
 
@@ -167,3 +163,18 @@ def load_state(path: Path, recipe, ref: Reference, device, dtype):
         config.get("causal_log", []),
     )
     return solution, state
+
+
+# --- registration: the reader of this family (pdesurr.checkpoints.readers) ---------------
+def _describe(path: Path) -> str:
+    from pdesurr.cli.physics import describe  # the `info` text lives with the CLI glue
+
+    return describe(path)
+
+
+READERS["pdesurr.physics"] = Reader(
+    claims=lambda raw: raw.get("format") == FORMAT and raw.get("family") == FAMILY,
+    config=lambda path, raw: read_pinn_config(path),
+    describe=_describe,
+    family=PHYSICS,
+)

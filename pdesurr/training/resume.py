@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from pdesurr.training.checkpoint import CheckpointError
+from pdesurr.checkpoints.files import CheckpointError
 
 SAFE = frozenset(
     {

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+# a prime far above any epoch count: (seed, epoch) and (seed + 1, epoch') never share a seed
+EPOCH_SEED_STRIDE = 1_000_003
+
 
 class StepSampler:
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
@@ -24,7 +27,7 @@ class StepSampler:
     def batch(self, step: int) -> list[int]:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            gen = torch.Generator().manual_seed(self.seed * EPOCH_SEED_STRIDE + epoch)
             self._perm = torch.randperm(self.n, generator=gen)
             self._epoch = epoch
         global_batch = self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]

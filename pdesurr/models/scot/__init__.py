@@ -2,6 +2,5 @@
 the published layout, and its loss. See :mod:`pdesurr.models.scot.model`."""
 
 from pdesurr.models.scot.model import ScOT
-from pdesurr.models.scot.pretrained import is_poseidon_dir
 
-__all__ = ["ScOT", "is_poseidon_dir"]
+__all__ = ["ScOT"]

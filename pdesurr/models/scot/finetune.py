@@ -76,8 +76,8 @@ def parameter_groups(
 def load_pretrained(options: dict, in_channels: int, out_channels: int, ndim: int, cond_dim: int):
     """``(model, args)`` for ``[model] pretrained = DIR`` (``args`` rebuild the model with
     ``MODELS["scot"](**args)``, as pdesurr checkpoints store it)."""
+    from pdesurr.checkpoints.files import CheckpointError
     from pdesurr.models.scot.model import ScOT
-    from pdesurr.training.checkpoint import CheckpointError
 
     options = dict(options)
     directory = options.pop("pretrained")

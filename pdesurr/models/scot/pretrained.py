@@ -50,7 +50,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 
 def _error(msg: str) -> Exception:
-    from pdesurr.training.checkpoint import CheckpointError  # above models/ in the layering
+    from pdesurr.checkpoints.files import CheckpointError  # above models/ in the layering
 
     return CheckpointError(msg)
 
@@ -61,13 +61,8 @@ def _names(keys, limit: int = 6) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def is_poseidon_dir(path: str | Path) -> bool:
-    """A directory whose config.json looks like a ScOT config (not a pdesurr checkpoint)."""
-    file = Path(path) / "config.json"
-    try:
-        config = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return False
+def is_poseidon_config(config) -> bool:
+    """A parsed config.json with ScOT's fields and no pdesurr ``format`` key."""
     return (
         isinstance(config, dict)
         and "format" not in config

@@ -19,12 +19,7 @@ last, so a complete config means complete files), the current one is renamed to
 whatever a crash interrupted: with no ``<path>``, a ``.tmp`` whose hashes check out is
 the newest complete checkpoint, else ``.old`` is the previous one.
 
-Formats: ``READERS`` maps a format name to a :class:`Reader` (how to recognise a
-``config.json`` of that format, validate it, and build the inference stepper).
-:func:`read_config` and :func:`load_surrogate` dispatch on the directory's format, so
-another layout (e.g. Poseidon's Hugging Face ``config.json`` without a ``format`` key but
-with ``model_type = "swinv2"``) joins as one entry, and ``info``/``evaluate`` need no
-special case.
+Which formats a directory may hold and how each is read: :mod:`.readers`.
 """
 
 from __future__ import annotations
@@ -34,8 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,8 +37,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from pdesurr import __version__
-from pdesurr.models import MODELS
-from pdesurr.training.surrogate import Surrogate
 
 FORMAT = "pdesurr.checkpoint"
 HASHED = ("model.safetensors", "training_state.pt")  # files whose content config.json pins
@@ -176,16 +167,6 @@ def save_checkpoint(path: str | Path, weights: dict, config: dict, state: dict |
 
 
 # --- loading ----------------------------------------------------------------------------
-def build_model(config: dict) -> nn.Module:
-    model = config["model"]
-    try:
-        return MODELS[model["kind"]](**model["args"])
-    except TypeError as e:
-        raise CheckpointError(
-            f"checkpoint model arguments do not fit {model['kind']}: {e}"
-        ) from None
-
-
 def load_weights(path: str | Path, model: nn.Module, file: str = "model.safetensors") -> None:
     path = Path(path)
     try:
@@ -224,92 +205,3 @@ def load_training_state(path: str | Path) -> dict:
         return torch.load(file, weights_only=True, map_location="cpu")
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError...
         raise CheckpointError(f"{file}: cannot be read safely (corrupted?): {e}") from None
-
-
-# --- formats ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reader:
-    """One checkpoint format.
-
-    ``claims(raw)``: does a ``config.json`` without a ``format`` key belong to this format
-    (e.g. Hugging Face's ``model_type``)? ``config(path, raw)``: the validated config, in
-    pdesurr's shape (``model``, ``data``, ...). ``surrogate(path, config)``: the inference
-    stepper with its weights loaded (CPU)."""
-
-    claims: Callable[[dict], bool]
-    config: Callable[[Path, dict], dict]
-    surrogate: Callable[[Path, dict], Surrogate]
-
-
-def _pdesurr_config(path: Path, raw: dict) -> dict:
-    kind = raw.get("model", {}).get("kind")
-    if kind not in MODELS:
-        raise CheckpointError(
-            f"{path / 'config.json'}: unknown model {kind!r}; this pdesurr knows {sorted(MODELS)}"
-        )
-    return raw
-
-
-def _pdesurr_surrogate(path: Path, config: dict) -> Surrogate:
-    model = build_model(config)
-    load_weights(path, model)
-    data = config["data"]
-    mean = torch.tensor(data["mean"]) if data.get("mean") is not None else None
-    std = torch.tensor(data["std"]) if data.get("std") is not None else None
-    return Surrogate(model, data["history"], data["channels"], mean, std, data["predict"])
-
-
-READERS: dict[str, Reader] = {
-    FORMAT: Reader(
-        claims=lambda raw: False,  # always says its format
-        config=_pdesurr_config,
-        surrogate=_pdesurr_surrogate,
-    ),
-}
-
-
-def checkpoint_format(path: Path, raw: dict) -> str:
-    """The key of ``READERS`` that reads this ``config.json``; CheckpointError if none."""
-    fmt = raw.get("format")
-    if fmt in READERS:
-        return fmt
-    if fmt is None:
-        for name, reader in READERS.items():
-            if reader.claims(raw):
-                return name
-    raise CheckpointError(
-        f"{path / 'config.json'}: not a checkpoint this pdesurr reads (format {fmt!r}; "
-        f"known formats: {sorted(READERS)})"
-    )
-
-
-def read_config(path: str | Path) -> dict:
-    """The validated config of the checkpoint directory ``path``, with its ``format``."""
-    path = Path(path)
-    file = path / "config.json"
-    if not file.is_file():
-        leftovers = [
-            p.name for p in (path.with_name(path.name + s) for s in (".tmp", ".old")) if p.exists()
-        ]
-        hint = (
-            f" ({', '.join(leftovers)} left by an interrupted save: `pdesurr train` recovers it)"
-            if leftovers
-            else ""
-        )
-        raise CheckpointError(f"{path}: not a checkpoint directory (no config.json){hint}")
-    try:
-        raw = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{file}: corrupt JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{file}: corrupt (not a JSON object)")
-    fmt = checkpoint_format(path, raw)
-    return {**READERS[fmt].config(path, raw), "format": fmt}
-
-
-def load_surrogate(path: str | Path, device="cpu") -> tuple[Surrogate, dict]:
-    """The inference stepper of a checkpoint (any format in ``READERS``) and its config."""
-    path = Path(path)
-    config = read_config(path)
-    surrogate = READERS[config["format"]].surrogate(path, config)
-    return surrogate.to(device).eval(), config
