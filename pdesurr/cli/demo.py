@@ -27,12 +27,10 @@ from pdesurr.cli.demo_families import foundation_stage, pinn_stage, refiner_stag
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.options import check_output, progress_mode
 from pdesurr.cli.simulate import _run_to_store, load_config
-from pdesurr.config import check_section
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
-from pdesurr.evaluation.suite import SCHEMA as SUITE_SCHEMA
-from pdesurr.evaluation.suite import markdown_table, run_suite
+from pdesurr.evaluation.suite import Suite, markdown_table, run_suite
 from pdesurr.training.online import run_online
 from pdesurr.training.recipe import Recipe
 
@@ -119,14 +117,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     refiner = refiner_stage(store, out, args.fast)
     # the suite schema's defaults, with the demo's store and output (as a suite file would)
     section = {"data": str(store), "lead_times": [1, 5, 10], "out": str(out / "benchmark")}
-    suite = {
-        "suite": check_section(section, "suite", SUITE_SCHEMA["suite"], "demo"),
-        "models": [
-            {"name": "fno (online)", "checkpoint": str(result.checkpoint), "recipe": None},
-            {"name": "pde-refiner", "checkpoint": str(refiner), "recipe": None},
-        ],
-        "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
-    }
+    suite = Suite.from_dict(
+        {
+            "suite": section,
+            "models": [
+                {"name": "fno (online)", "checkpoint": str(result.checkpoint)},
+                {"name": "pde-refiner", "checkpoint": str(refiner)},
+            ],
+            "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
+        },
+        "demo",
+    )
     rows = run_suite(suite)
     table = markdown_table(rows, [1, 5, 10])
     (out / "benchmark" / "table.md").write_text(table + "\n")

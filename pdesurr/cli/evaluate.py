@@ -149,19 +149,19 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from pdesurr.training.recipe import Recipe
 
     suite = load_suite(find_suite(args.suite), args.set)
-    s = suite["suite"]
-    if not Path(s["data"]).exists() and s["spec"]:
-        generate(DatasetSpec.load(s["spec"]), s["data"], progress=False)
+    s = suite.suite
+    if not Path(s.data).exists() and s.spec:
+        generate(DatasetSpec.load(s.spec), s.data, progress=False)
 
     def train(recipe):
         fit(Recipe.load(recipe), progress=progress_mode(args.quiet))
 
     rows = run_suite(suite, args.device, plots=not args.no_plots, train_missing=train)
-    table = markdown_table(rows, s["lead_times"])
-    Path(s["out"]).mkdir(parents=True, exist_ok=True)
-    (Path(s["out"]) / "table.md").write_text(table + "\n")
+    table = markdown_table(rows, s.lead_times)
+    Path(s.out).mkdir(parents=True, exist_ok=True)
+    (Path(s.out) / "table.md").write_text(table + "\n")
     print(table)
-    print(f"\nreports and table -> {s['out']}")
+    print(f"\nreports and table -> {s.out}")
     return 0
 
 

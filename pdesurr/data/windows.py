@@ -23,6 +23,7 @@ process, so DataLoader workers (fork or spawn) each get their own handle.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,22 @@ from torch.utils.data import Dataset
 
 from pdesurr.data.integrity import check_values
 from pdesurr.data.store import StoreError, open_store
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What a window is: ``history`` input frames, ``horizon`` targets, ``stride`` apart,
+    with the ``conditioning`` scalars; the same for a store's windows and the stream's."""
+
+    history: int = 1
+    horizon: int = 1
+    stride: int = 1
+    conditioning: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last of a window, inclusive."""
+        return (self.history + self.horizon - 1) * self.stride + 1
 
 
 class WindowDataset(Dataset):

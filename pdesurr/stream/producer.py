@@ -21,25 +21,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.data.windows import WindowSpec
 from pdesurr.stream.buffers import Sample
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    history: int = 1
-    horizon: int = 1
-    stride: int = 1
-    conditioning: tuple[str, ...] = ()
-
-    @property
-    def span(self) -> int:
-        """Frames from the first to the last of a window, inclusive."""
-        return (self.history + self.horizon - 1) * self.stride + 1
 
 
 def chunks_for(spec: DatasetSpec, split: str, n_trajectories: int) -> list[tuple[int, int]]:
