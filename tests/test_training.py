@@ -13,10 +13,12 @@ import torch
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.training.build import build
 from pdesurr.training.checkpoint import CheckpointError, load_surrogate, load_training_state
-from pdesurr.training.fit import build, fit, lr_factor
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.sampler import StepSampler
+from pdesurr.training.state import lr_factor
 
 
 @pytest.fixture(scope="module")

@@ -68,8 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         check_store_fits(config, store, args.split, args.checkpoint, args.data)
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
     from pdesurr.data.pairs import rollout_step
 
     step_fn, stride = rollout_step(surrogate, data)  # pair-trained: `step` frames per call

@@ -47,8 +47,7 @@ def export_pdebench(store_path, out: Path, name: str | None = None) -> list[Path
             if store.usable(split).size
         ]
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
 
 
 def _state(store, split: str, row: int) -> np.ndarray:

@@ -90,8 +90,7 @@ def export_well(store_path, out: Path, name: str | None = None) -> list[Path]:
     try:
         return _export(store, out, name)
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
 
 
 def _export(store, out: Path, name: str | None) -> list[Path]:

@@ -79,10 +79,11 @@ class PairDataset:
         normalize: bool = False,
         conditioning: tuple[str, ...] = (),
         dtype: torch.dtype = torch.float32,
+        store=None,
     ):
         # a one-frame window per snapshot: store metadata, statistics, reads
         self.frames = WindowDataset(
-            path, split, 1, 1, 1, normalize, conditioning, dtype
+            path, split, 1, 1, 1, normalize, conditioning, dtype, store
         )  # fmt: skip
         total = self.frames.frames
         if max_steps * step >= total:
@@ -131,11 +132,9 @@ class PairDataset:
     def fields(self):
         return self.frames.fields
 
-    def spatial_ndim(self, store) -> int:
-        return self.frames.spatial_ndim(store)
-
-    def _handle(self):
-        return self.frames._handle()
+    @property
+    def ndim(self) -> int:
+        return self.frames.ndim
 
     def nbytes(self) -> int:
         return self.frames.nbytes()

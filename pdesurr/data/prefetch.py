@@ -26,7 +26,7 @@ import torch
 
 
 def _frames_per_chunk(ds) -> int:
-    store = ds._handle()
+    store = ds.handle()
     chunks = getattr(store.array(ds.split, ds.fields[0]["name"]), "chunks", None)
     return int(chunks[1]) if chunks else 1
 
@@ -41,7 +41,7 @@ def read_batch(ds, indices, chunk_frames: int | None = None):
     groups: dict[int, list[tuple[int, int]]] = {}
     for k, (pos, t0) in enumerate(locs):
         groups.setdefault(pos, []).append((k, t0))
-    store = ds._handle()
+    store = ds.handle()
     out: list = [None] * len(locs)
 
     def read(traj: int, lo: int, hi: int) -> np.ndarray:  # frames lo..hi-1, (T, C, *S)
@@ -51,7 +51,7 @@ def read_batch(ds, indices, chunk_frames: int | None = None):
             parts.append(x if f["channels"] > 1 else x[:, None])
         return np.concatenate(parts, 1)
 
-    if chunk_frames >= ds.frames and type(store).__name__ in ("ZarrStore", "H5Store"):
+    if chunk_frames >= ds.frames and store.rows_by_index:
         # a chunk holds a whole trajectory: one call per field for all of the batch's
         # trajectories (increasing ids, as HDF5 requires; zarr decodes the chunks together)
         order = sorted(groups, key=lambda pos: int(ds.trajectories[pos]))

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import torch
 
+from pdesurr.data.channels import conditioning_columns
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowSpec
 from pdesurr.stream.buffers import Sample
@@ -53,13 +54,10 @@ def produce(
         if not members:
             continue
         pde, stepper, u0, params = spec.build_batch(split, a, b)
-        cond = []
-        for name in window.conditioning:
-            if name == "dt":
-                cond.append(torch.full((b - a,), frame_dt * window.stride))
-            else:
-                cond.append(torch.as_tensor(params[name], dtype=torch.float64))
-        cond = torch.stack(cond, 1).float() if cond else torch.zeros(b - a, 0)
+        columns = conditioning_columns(
+            window.conditioning, b - a, frame_dt * window.stride, params.__getitem__
+        )
+        cond = torch.as_tensor(columns, dtype=torch.float32)  # (b - a, n_cond)
         recent: deque = deque(maxlen=window.span)
         emitted = {i: 0 for i in members}
         dead: set[int] = set()

@@ -45,10 +45,10 @@ from pdesurr.physics.lagrangian import residuals as lagrangian_residuals
 from pdesurr.physics.reference import Reference, load_reference
 from pdesurr.physics.solution import PINNSolution, predict, rel_l2, stitch
 from pdesurr.training.causal import EpsSchedule, causal_weights
-from pdesurr.training.fit import lr_factor
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.physics_checkpoint import load_state, network_args, save_pinn
 from pdesurr.training.physics_recipe import PhysicsRecipe, residual_from_reference
+from pdesurr.training.state import lr_factor
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
