@@ -26,7 +26,7 @@ import torch
 from pdesurr.cli.demo_families import foundation_stage, pinn_stage, refiner_stage
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.options import check_output, progress_mode
-from pdesurr.cli.simulate import _run_to_store, load_config
+from pdesurr.cli.simulate import load_config, run_to_store
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
@@ -69,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fast = FAST if args.fast else {}
     for name, preset, overrides in DEMO_RUNS:
         config = load_config(preset, [*overrides, *fast.get(name, [])])
-        _run_to_store(
+        run_to_store(
             config, out / f"{name}.zarr", plot=out / f"{name}.png", overwrite=True, label=preset
         )
     store = out / "ks_small_dataset.zarr"

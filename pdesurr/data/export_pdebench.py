@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from pdesurr import __version__
-from pdesurr.data.export_well import _constants
+from pdesurr.data.export_well import constant_parameters
 from pdesurr.data.store import StoreError, open_store
 
 
@@ -77,7 +77,7 @@ def _write(store, split: str, path: Path, dataset: str) -> Path:
             dataset_name=dataset,
             split=split,
             boundary_conditions=json.dumps({a: "periodic" for a in axes[::-1]}),
-            parameters=json.dumps(_constants(store)),
+            parameters=json.dumps(constant_parameters(store)),
             pdesurr_version=__version__,
             pdesurr_spec=store.attrs.get("spec", "{}"),
             pdesurr_fields=json.dumps(store.fields),

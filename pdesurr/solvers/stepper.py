@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pdesurr.solvers.integrators import INTEGRATORS
+from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError
 
@@ -29,7 +29,13 @@ class Stepper:
         integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
     """
 
-    def __init__(self, pde: PDE, integrator: str | type = "etdrk4", dt=0.01, **integrator_options):
+    def __init__(
+        self,
+        pde: PDE,
+        integrator: str | type = DEFAULT_INTEGRATOR,
+        dt=0.01,
+        **integrator_options,
+    ):
         if isinstance(integrator, str):
             if integrator not in INTEGRATORS:
                 raise ValueError(

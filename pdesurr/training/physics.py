@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.config import DTYPES
 from pdesurr.physics import NETWORKS
 from pdesurr.physics.derivatives import derivatives_autograd
 from pdesurr.physics.lagrangian import LagrangianNetwork, speed_scale
@@ -49,8 +50,6 @@ from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.physics_checkpoint import load_state, network_args, save_pinn
 from pdesurr.training.physics_recipe import PhysicsRecipe, residual_from_reference
 from pdesurr.training.state import lr_factor
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
