@@ -392,10 +392,11 @@ class DatasetSpec:
         stepper = Stepper(pde, integrator, self.dt, **integ)
         return pde, stepper, torch.cat(states), params
 
-    def stored_frames(self, stepper, u0, device="cpu", split: str | None = None):
+    def stored_frames(self, stepper, u0, diverged: dict, device="cpu", split: str | None = None):
         """The frames a store holds for a batch: after the spin-up, every save interval,
         down-sampled to the output resolution and cast to the stored dtype, on the CPU.
-        Divergent members are masked (``stepper.diverged`` says which, where)."""
+        Divergent members are masked and recorded in the caller's ``diverged``
+        (``{member: (step, time)}``, see :meth:`pdesurr.solvers.Stepper.trajectory`)."""
         from pdesurr.spectral import spectral_resample
 
         traj = stepper.trajectory(
@@ -404,6 +405,7 @@ class DatasetSpec:
             self.save_every,
             on_divergence="mask",
             skip=self.spinup_steps,
+            diverged=diverged,
         )
         for u in traj:
             yield spectral_resample(u, self.output_shape).to(self.dtype).cpu()

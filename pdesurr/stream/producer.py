@@ -61,10 +61,11 @@ def produce(
         recent: deque = deque(maxlen=window.span)
         emitted = {i: 0 for i in members}
         dead: set[int] = set()
-        for j, frame in enumerate(spec.stored_frames(stepper, u0, device)):
+        masked: dict[int, tuple[int, float]] = {}  # filled by the stepper as frames come
+        for j, frame in enumerate(spec.stored_frames(stepper, u0, masked, device)):
             recent.append(frame)
             yield ("alive",)
-            diverged = dict(stepper.diverged)
+            diverged = dict(masked)
             overflow = (~torch.isfinite(frame.flatten(1)).all(1)).nonzero().flatten().tolist()
             for m in overflow:  # finite in the solver, not in the stored dtype: the same
                 step = spec.spinup_steps + j * spec.save_every  # rule as offline generation
