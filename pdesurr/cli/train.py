@@ -86,7 +86,7 @@ def _train_online(recipe, comm, args) -> int:
     from pdesurr.training.online import run_online
 
     if comm is None:
-        share_cores(args, recipe.online.get("producers", 1))
+        share_cores(args, recipe.online.producers)
 
     result, ledger = run_online(
         recipe,

@@ -17,14 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from pdesurr.data.prefetch import PrefetchedBatches
-from pdesurr.data.standardize import per_channel, standardize
-from pdesurr.data.windows import WindowDataset
+from pdesurr.data.standardize import standardize
 from pdesurr.training import objectives
 from pdesurr.training.build import build
 from pdesurr.training.checkpoint import (
@@ -40,14 +38,14 @@ from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.resume import check_resume, schema_defaults
-from pdesurr.training.sampler import StepSampler
+from pdesurr.training.sampler import OfflineBatches
 from pdesurr.training.state import TrainingState
 from pdesurr.training.surrogate import Surrogate
+from pdesurr.training.validate import validate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
 PREFETCH_PROCESSES = 1  # reader processes for larger splits (0: reader threads)
-VALIDATION_CHUNK = 64  # windows per validation forward pass
 # a recipe key a checkpoint predates counts as its default when a run resumes
 RESUME_DEFAULTS = schema_defaults(RECIPE_SCHEMA)
 
@@ -69,29 +67,6 @@ class Objective(nn.Module):
         )
 
 
-class OfflineBatches:
-    """Batches of a store's windows: the stateless sampler makes step ``s`` reproducible."""
-
-    kind = "offline"
-
-    def __init__(self, source, batch_size: int, seed: int, ctx: DistContext):
-        self.source = source
-        self.sampler = StepSampler(len(source), batch_size, seed, ctx.rank, ctx.world)
-        self.seed = seed
-
-    def next(self, step: int):
-        return self.source.batch(self.sampler.batch(step))
-
-    def metrics(self) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {"kind": "offline", "sampler_seed": self.seed}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
 class NonFiniteLoss(RuntimeError):
     """Training produced a non-finite loss, gradient or weight; the message names the step
     and the last good checkpoint (never overwritten by the bad state)."""
@@ -105,25 +80,6 @@ class FitResult:
     notes: list = field(default_factory=list)  # what the caller should tell the user
     nothing_to_do: bool = False
     exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
-
-
-@torch.no_grad()
-def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device) -> dict:
-    """One-step loss (standardised MSE) and relative L2 (physical) on up to ``n`` windows."""
-    surrogate.eval()
-    idx = np.linspace(0, len(valid) - 1, min(n, len(valid))).round().astype(int)
-    mse = rel = 0.0
-    for chunk in np.array_split(idx, max(1, len(idx) // VALIDATION_CHUNK)):
-        frames, cond = valid.batch(chunk)
-        frames, cond = frames.to(device), cond.to(device)
-        window, target = frames[:, : surrogate.history], frames[:, surrogate.history]
-        pred = surrogate(window, cond if cond.shape[1] else None)
-        z = (pred - target) / per_channel(surrogate.std, target, target.ndim - 2)
-        mse += float((z**2).mean()) * len(chunk)
-        num = (pred - target).flatten(1).norm(dim=1)
-        rel += float((num / target.flatten(1).norm(dim=1).clamp_min(1e-12)).sum())
-    surrogate.train()
-    return {"valid_loss": mse / len(idx), "valid_rel_l2": rel / len(idx)}
 
 
 class RunLog:
