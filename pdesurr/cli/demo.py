@@ -105,8 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ],
     )
     print(
-        f"online training: {recipe.online['trajectories']} fresh KS trajectories streamed into "
-        f"a {recipe.online['buffer']} buffer, {recipe.optim['steps']} steps"
+        f"online training: {recipe.online.trajectories} fresh KS trajectories streamed into "
+        f"a {recipe.online.buffer} buffer, {recipe.optim.steps} steps"
     )
     result, ledger = run_online(recipe, progress=progress_mode(quiet=args.fast))
     last = {k: v for r in result.history for k, v in r.items()}

@@ -12,6 +12,7 @@ from pdesurr.config import CATALOGUE_ROOT, ConfigError
 
 def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
     """The checkpoint's fields, spatial dimension and conditioning are the store's."""
+    from pdesurr.data.channels import spatial_ndim
     from pdesurr.data.store import StoreError
 
     if split not in store.splits:
@@ -19,8 +20,7 @@ def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
     data = config["data"]
     theirs = [(f["name"], f["channels"]) for f in data.get("fields", [])]
     ours = [(f["name"], f["channels"]) for f in store.fields]
-    first = store.array(split, store.fields[0]["name"])
-    ndim = first.ndim - 2 - (1 if store.fields[0]["channels"] > 1 else 0)
+    ndim = spatial_ndim(store, split)
     if (theirs and theirs != ours) or data.get("ndim", ndim) != ndim:
         raise StoreError(
             f"{checkpoint} was trained on fields {theirs} in {data.get('ndim')}D; {path} holds "

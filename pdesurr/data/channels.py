@@ -25,6 +25,13 @@ def stack_fields(fields: list[dict], arrays, axis: int) -> np.ndarray:
     return np.concatenate(parts, axis)
 
 
+def spatial_ndim(store, split: str) -> int:
+    """The number of spatial axes of ``split``'s states: a field array is ``(trajectory,
+    time, [channel], *S)``."""
+    first = store.fields[0]
+    return store.array(split, first["name"]).ndim - 2 - (1 if first["channels"] > 1 else 0)
+
+
 def conditioning_columns(
     names, n: int, window_dt: float, value_of: Callable[[str], object]
 ) -> np.ndarray:

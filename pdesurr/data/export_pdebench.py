@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from pdesurr import __version__
+from pdesurr.data.channels import stack_fields
 from pdesurr.data.export_well import constant_parameters
 from pdesurr.data.store import StoreError, open_store
 
@@ -52,11 +53,7 @@ def export_pdebench(store_path, out: Path, name: str | None = None) -> list[Path
 
 def _state(store, split: str, row: int) -> np.ndarray:
     """One trajectory's state ``(T, C, *S)``, the fields stacked in channel order."""
-    parts = []
-    for f in store.fields:
-        x = np.asarray(store.read(split, f["name"], row))
-        parts.append(x if f["channels"] > 1 else x[:, None])
-    return np.concatenate(parts, 1)
+    return stack_fields(store.fields, [store.read(split, f["name"], row) for f in store.fields], 1)
 
 
 def _write(store, split: str, path: Path, dataset: str) -> Path:

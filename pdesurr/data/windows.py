@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pdesurr.data.channels import conditioning_columns, stack_fields
+from pdesurr.data.channels import conditioning_columns, spatial_ndim, stack_fields
 from pdesurr.data.integrity import check_values
 from pdesurr.data.standardize import channel_statistics, destandardize, standardize
 from pdesurr.data.store import StoreError, open_store
@@ -113,9 +113,7 @@ class WindowDataset(Dataset):
             )
             self.cond = torch.as_tensor(cond, dtype=dtype)
             self.conditioning = tuple(conditioning)
-            first = store.array(split, self.fields[0]["name"])
-            # (trajectory, time, [channel], *S)
-            self.ndim = first.ndim - 2 - (1 if self.fields[0]["channels"] > 1 else 0)
+            self.ndim = spatial_ndim(store, split)
             self.mean = self.std = None
             if normalize:
                 stats_split = "train" if "train" in store.splits else split
