@@ -189,7 +189,16 @@ def fit(
     ``batches`` supplies the training data (``next(step) -> (frames, cond)`` or None when
     the stream is exhausted, ``state_dict``, ``load_state_dict``, ``metrics``): by default
     the store's windows (:class:`OfflineBatches`); the online trainer passes its buffer.
+
+    Randomness that torch draws from its global generator (dropout) comes from
+    ``train.seed`` during the run; the caller's random state is restored after it.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(torch.Generator().manual_seed(recipe.train.seed).get_state())
+        return _fit(recipe, ctx, progress, stop_after, resume, batches)
+
+
+def _fit(recipe: Recipe, ctx, progress, stop_after, resume, batches) -> FitResult:
     t, opt = recipe.train, recipe.optim
     device = torch.device(t.device)
     out = Path(t.out)

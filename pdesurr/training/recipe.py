@@ -203,35 +203,35 @@ class Recipe:
 
     def validate(self) -> None:
         d, o, opt, t = self.data, self.objective, self.optim, self.train
-        if o["kind"] not in OBJECTIVES:
+        if o.kind not in OBJECTIVES:
             raise self._err(
                 "objective.kind",
-                f"{o['kind']!r}; choose from {sorted(OBJECTIVES)}" + suggest(o["kind"], OBJECTIVES),
+                f"{o.kind!r}; choose from {sorted(OBJECTIVES)}" + suggest(o.kind, OBJECTIVES),
             )
-        needs = OBJECTIVES[o["kind"]].needs
-        if o["unroll"] < 1:
-            raise self._err("objective.unroll", f"must be >= 1, got {o['unroll']}")
+        needs = OBJECTIVES[o.kind].needs
+        if o.unroll < 1:
+            raise self._err("objective.unroll", f"must be >= 1, got {o.unroll}")
         denoiser = hasattr(MODELS[self.model["kind"]], "denoising_loss")
         if ("denoiser" in needs) != denoiser:
             raise self._err(
                 "objective.kind",
-                f"{o['kind']!r} does not fit model.kind = {self.model['kind']!r} "
+                f"{o.kind!r} does not fit model.kind = {self.model['kind']!r} "
                 + (
                     "(it trains a denoiser such as 'refiner')"
                     if not denoiser
                     else "(a denoiser trains with objective.kind = 'refiner')"
                 ),
             )
-        if d["predict"] not in ("state", "residual"):
-            raise self._err("data.predict", f"must be 'state' or 'residual', got {d['predict']!r}")
-        if d["pairs"] is not None:
-            if d["pairs"] not in ("all2all", "next"):
-                raise self._err("data.pairs", f"{d['pairs']!r}; choose 'all2all' or 'next'")
-            if o["kind"] not in ("one_step", "poseidon") or d["history"] != 1:
+        if d.predict not in ("state", "residual"):
+            raise self._err("data.predict", f"must be 'state' or 'residual', got {d.predict!r}")
+        if d.pairs is not None:
+            if d.pairs not in ("all2all", "next"):
+                raise self._err("data.pairs", f"{d.pairs!r}; choose 'all2all' or 'next'")
+            if o.kind not in ("one_step", "poseidon") or d.history != 1:
                 raise self._err(
                     "data.pairs", "needs objective.kind = 'one_step' or 'poseidon' and history = 1"
                 )
-        if self.model.get("predict") == "scaled_difference" and d["predict"] == "residual":
+        if self.model.get("predict") == "scaled_difference" and d.predict == "residual":
             raise self._err(
                 "data.predict",
                 "'residual' on top of model.predict = 'scaled_difference' would add the last "
@@ -243,16 +243,16 @@ class Recipe:
         for key in ("batch_size", "steps"):
             if opt[key] < 1:
                 raise self._err(f"optim.{key}", f"must be >= 1, got {opt[key]}")
-        if not opt["lr"] > 0:
-            raise self._err("optim.lr", f"must be > 0, got {opt['lr']}")
-        if not 0 <= opt["ema"] < 1:
-            raise self._err("optim.ema", f"must be in [0, 1), got {opt['ema']}")
-        if not 0 <= opt["min_lr_ratio"] <= 1:
-            raise self._err("optim.min_lr_ratio", f"must be in [0, 1], got {opt['min_lr_ratio']}")
+        if not opt.lr > 0:
+            raise self._err("optim.lr", f"must be > 0, got {opt.lr}")
+        if not 0 <= opt.ema < 1:
+            raise self._err("optim.ema", f"must be in [0, 1), got {opt.ema}")
+        if not 0 <= opt.min_lr_ratio <= 1:
+            raise self._err("optim.min_lr_ratio", f"must be in [0, 1], got {opt.min_lr_ratio}")
         for key in ("eval_every", "log_every", "eval_windows"):
             if t[key] < 1:
                 raise self._err(f"train.{key}", f"must be >= 1, got {t[key]}")
-        check_device(t["device"], "train.device", self.source)
+        check_device(t.device, "train.device", self.source)
         if self.online is not None:
             self.validate_online()
 
