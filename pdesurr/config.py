@@ -16,11 +16,9 @@ viscosity, ``dt <= 0``...).
 from __future__ import annotations
 
 import copy
-import difflib
 import inspect
 import math
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +26,11 @@ from pathlib import Path
 import torch
 
 from pdesurr.memory import check_memory
-from pdesurr.solvers import INTEGRATORS, PDES, ParameterError, Stepper
+from pdesurr.sections import ConfigError, Section, suggest, type_name, type_ok
+from pdesurr.solvers import DEFAULT_INTEGRATOR, INTEGRATORS, PDES, ParameterError, Stepper
 from pdesurr.solvers.pde import PDE
 
 CATALOGUE_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ConfigError(ValueError):
-    """A preset that cannot be used; the message names the file and the key."""
 
 
 class DeviceError(ValueError):
@@ -72,17 +67,21 @@ def check_device(value, key: str, source: str = "") -> torch.device:
     return device
 
 
-RUN_SCHEMA: dict[str, tuple[type | tuple, object]] = {
-    "batch": (int, 1),
-    "steps": (int, None),
-    "t_end": (float, None),
-    "save_every": (int, 1),
-    "seed": (int, 0),
-    "dtype": (str, "float64"),
-    "device": (str, "cpu"),
-}
+@dataclass(kw_only=True)
+class RunSection(Section):
+    """``[run]`` of a solver preset: how much to simulate, where, at which precision."""
+
+    batch: int = 1
+    steps: int | None = None
+    t_end: float | None = None
+    save_every: int = 1
+    seed: int = 0
+    dtype: str = "float64"
+    device: str = "cpu"
+
+
 SECTIONS = ("pde", "integrator", "initial", "run")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a run names
 
 
 def find_preset(name: str | Path, catalogue: str = "solvers") -> Path:
@@ -135,32 +134,6 @@ def load_toml(path: Path, overrides: list[str] = ()) -> dict:
     return data
 
 
-def _suggest(key: str, options) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _type_ok(value, annotation) -> bool:
-    """Does ``value`` fit ``annotation`` (int is a float; lists check their items)."""
-    if annotation is inspect.Parameter.empty or annotation is typing.Any:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(annotation))
-    if origin in (list, tuple):
-        (item,) = typing.get_args(annotation)[:1] or (typing.Any,)
-        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
-    return True
-
-
 def check_kwargs(fn, kwargs: dict, section: str, source: str, skip: int = 0) -> None:
     """Check ``kwargs`` against the signature of ``fn`` (minus its first ``skip`` args)."""
     params = list(inspect.signature(fn).parameters.values())[skip:]
@@ -170,42 +143,17 @@ def check_kwargs(fn, kwargs: dict, section: str, source: str, skip: int = 0) -> 
     for key, value in kwargs.items():
         if key not in names:
             raise ConfigError(
-                f"{source}: unknown key {section}.{key}{_suggest(key, names)}; known: {names}"
+                f"{source}: unknown key {section}.{key}{suggest(key, names)}; known: {names}"
             )
         annotation = hints.get(key, inspect.Parameter.empty)
-        if not _type_ok(value, annotation):
+        if not type_ok(value, annotation):
             raise ConfigError(
                 f"{source}: {section}.{key} = {value!r} has the wrong type "
-                f"(expected {getattr(annotation, '__name__', annotation)})"
+                f"(expected {type_name(annotation)})"
             )
     for p in params:
         if p.default is p.empty and p.name not in kwargs:
             raise ConfigError(f"{source}: missing required key {section}.{p.name}")
-
-
-def check_section(
-    values: dict, section: str, schema: dict[str, tuple[type, object]], source: str
-) -> dict:
-    """Validate a table against ``{key: (type, default)}`` (default ``...`` = required);
-    returns the table with defaults filled in."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: [{section}] must be a table")
-    for key, value in values.items():
-        if key not in schema:
-            raise ConfigError(
-                f"{source}: unknown key {section}.{key}{_suggest(key, schema)}; "
-                f"known: {list(schema)}"
-            )
-        expected = schema[key][0]
-        if not _type_ok(value, expected):
-            name = getattr(expected, "__name__", str(expected))
-            raise ConfigError(f"{source}: {section}.{key} = {value!r} should be {name}")
-    out = {}
-    for key, (_, default) in schema.items():
-        if key not in values and default is ...:
-            raise ConfigError(f"{source}: missing required key {section}.{key}")
-        out[key] = values.get(key, default)
-    return out
 
 
 def check_finite(table: dict, section: str, source: str) -> None:
@@ -255,7 +203,7 @@ class SolverConfig:
         data = copy.deepcopy(data)
         for key in data:
             if key not in SECTIONS:
-                raise ConfigError(f"{source}: unknown section [{key}]{_suggest(key, SECTIONS)}")
+                raise ConfigError(f"{source}: unknown section [{key}]{suggest(key, SECTIONS)}")
         for key in ("pde", "integrator"):
             if key not in data:
                 raise ConfigError(f"{source}: missing section [{key}]")
@@ -278,7 +226,7 @@ class SolverConfig:
         if kind not in PDES:
             raise self._err(
                 "pde.kind",
-                f"{kind!r} is not a PDE; choose from {sorted(PDES)}" + _suggest(str(kind), PDES),
+                f"{kind!r} is not a PDE; choose from {sorted(PDES)}" + suggest(str(kind), PDES),
             )
         check_kwargs(PDES[kind].__init__, pde_kwargs, "pde", self.source, skip=1)
         for section in ("pde", "integrator", "initial", "run"):
@@ -290,12 +238,12 @@ class SolverConfig:
             raise self._err(f"pde.{e.key}", str(e).split(": ", 1)[1]) from None
 
         integ = dict(self.integrator)
-        ikind = integ.pop("kind", "etdrk4")
+        ikind = integ.pop("kind", DEFAULT_INTEGRATOR)
         if ikind not in INTEGRATORS:
             raise self._err(
                 "integrator.kind",
                 f"{ikind!r} is not an integrator; choose from "
-                f"{sorted(INTEGRATORS)}" + _suggest(str(ikind), INTEGRATORS),
+                f"{sorted(INTEGRATORS)}" + suggest(str(ikind), INTEGRATORS),
             )
         if "dt" not in integ:
             raise self._err("integrator.dt", "missing (the time step)")
@@ -307,15 +255,6 @@ class SolverConfig:
             raise self._err("integrator.dt", f"must be a positive number, got {dt!r}")
         check_kwargs(INTEGRATORS[ikind].__init__, integ, "integrator", self.source, skip=4)
 
-        for key, value in self.run.items():
-            if key not in RUN_SCHEMA:
-                raise self._err(
-                    f"run.{key}",
-                    "unknown key" + _suggest(key, RUN_SCHEMA) + f"; known: {list(RUN_SCHEMA)}",
-                )
-            expected = RUN_SCHEMA[key][0]
-            if not _type_ok(value, expected):
-                raise self._err(f"run.{key}", f"{value!r} should be {expected.__name__}")
         run = self.resolved_run()
         if run["batch"] < 1:
             raise self._err("run.batch", f"must be >= 1, got {run['batch']}")
@@ -350,14 +289,15 @@ class SolverConfig:
 
     # --- building ------------------------------------------------------------------
     def resolved_run(self) -> dict:
-        return {k: self.run.get(k, default) for k, (_, default) in RUN_SCHEMA.items()}
+        """``[run]`` with its defaults, checked against :class:`RunSection`."""
+        return RunSection.from_table(self.run, "run", self.source).as_dict()
 
     def build_pde(self) -> PDE:
         return self._pde_obj
 
     def build_stepper(self) -> Stepper:
         integ = dict(self.integrator)
-        kind = integ.pop("kind", "etdrk4")
+        kind = integ.pop("kind", DEFAULT_INTEGRATOR)
         dt = integ.pop("dt")
         if isinstance(dt, list):
             dt = torch.tensor(dt, dtype=torch.float64)
@@ -388,7 +328,7 @@ class SolverConfig:
     def resolved(self) -> dict:
         """The full resolved configuration (what is saved beside every output)."""
         pde = {"kind": self.pde["kind"], **_jsonable(self._pde_obj.parameters())}
-        integ = {"kind": self.integrator.get("kind", "etdrk4"), **self.integrator}
+        integ = {"kind": self.integrator.get("kind", DEFAULT_INTEGRATOR), **self.integrator}
         return {
             "pde": pde,
             "integrator": integ,

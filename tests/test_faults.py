@@ -782,7 +782,8 @@ def test_a_new_checkpoint_format_joins_as_one_reader(trained, tmp_path, monkeypa
 
 # --- 2 (online). the stream never delivers a window that overflows the stored dtype -------
 def test_stream_never_delivers_non_finite_windows(tmp_path):
-    from pdesurr.stream.producer import WindowSpec, produce
+    from pdesurr.data.windows import WindowSpec
+    from pdesurr.stream.producer import produce
 
     spec_file = tmp_path / "div.toml"
     spec_file.write_text(

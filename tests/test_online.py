@@ -12,8 +12,8 @@ import torch
 
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.data.windows import WindowDataset
-from pdesurr.stream.producer import WindowSpec, chunks_for, produce
+from pdesurr.data.windows import WindowDataset, WindowSpec
+from pdesurr.stream.producer import chunks_for, produce
 from pdesurr.training import online
 from pdesurr.training.online import run_online
 from pdesurr.training.recipe import Recipe

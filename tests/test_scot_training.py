@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from pdesurr.config import check_section
 from pdesurr.data.generate import generate
 from pdesurr.data.pairs import PairDataset, pair_offsets
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.evaluation import metrics as M
 from pdesurr.models.scot.loss import poseidon_loss
+from pdesurr.sections import check_section
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])

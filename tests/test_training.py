@@ -15,9 +15,11 @@ from pdesurr.checkpoints.readers import load_surrogate
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
-from pdesurr.training.fit import build, fit, lr_factor
+from pdesurr.training.build import build
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.sampler import StepSampler
+from pdesurr.training.state import lr_factor
 
 
 @pytest.fixture(scope="module")

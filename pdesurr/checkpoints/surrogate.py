@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pdesurr.data.standardize import destandardize, standardize
 from pdesurr.models.refiner import StepNoise
 
 
@@ -67,10 +68,8 @@ class Surrogate(nn.Module):
     ) -> list[torch.Tensor]:
         """The physical next-frame estimates a step goes through: one for a plain model;
         for a refiner the one-step prediction, then the estimate after each refinement."""
-        shape = (1, 1, -1) + (1,) * (window.ndim - 3)
-        mean = self.mean.to(window.dtype).reshape(shape)
-        std = self.std.to(window.dtype).reshape(shape)
-        z = (window - mean) / std
+        ndim = window.ndim - 3  # (B, history, C, *S)
+        z = standardize(window, self.mean, self.std, ndim)
         if self.stochastic:
             noise = StepNoise(0, range(window.shape[0]), 0) if noise is None else noise
             estimates = []
@@ -79,4 +78,4 @@ class Surrogate(nn.Module):
                 estimates = [z[:, -1] + e for e in estimates]
         else:
             estimates = [self.step_normalized(z, cond)]
-        return [e * std[:, 0] + mean[:, 0] for e in estimates]
+        return [destandardize(e, self.mean, self.std, ndim) for e in estimates]

@@ -26,13 +26,11 @@ import torch
 from pdesurr.cli.demo_families import foundation_stage, pinn_stage, refiner_stage
 from pdesurr.cli.info import describe_dataset
 from pdesurr.cli.options import check_output, progress_mode
-from pdesurr.cli.simulate import _run_to_store, load_config
-from pdesurr.config import check_section
+from pdesurr.cli.simulate import load_config, run_to_store
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
-from pdesurr.evaluation.suite import SCHEMA as SUITE_SCHEMA
-from pdesurr.evaluation.suite import markdown_table, run_suite
+from pdesurr.evaluation.suite import Suite, markdown_table, run_suite
 from pdesurr.training.online import run_online
 from pdesurr.training.recipe import Recipe
 
@@ -71,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fast = FAST if args.fast else {}
     for name, preset, overrides in DEMO_RUNS:
         config = load_config(preset, [*overrides, *fast.get(name, [])])
-        _run_to_store(
+        run_to_store(
             config, out / f"{name}.zarr", plot=out / f"{name}.png", overwrite=True, label=preset
         )
     store = out / "ks_small_dataset.zarr"
@@ -107,8 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ],
     )
     print(
-        f"online training: {recipe.online['trajectories']} fresh KS trajectories streamed into "
-        f"a {recipe.online['buffer']} buffer, {recipe.optim['steps']} steps"
+        f"online training: {recipe.online.trajectories} fresh KS trajectories streamed into "
+        f"a {recipe.online.buffer} buffer, {recipe.optim.steps} steps"
     )
     result, ledger = run_online(recipe, progress=progress_mode(quiet=args.fast))
     last = {k: v for r in result.history for k, v in r.items()}
@@ -119,14 +117,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     refiner = refiner_stage(store, out, args.fast)
     # the suite schema's defaults, with the demo's store and output (as a suite file would)
     section = {"data": str(store), "lead_times": [1, 5, 10], "out": str(out / "benchmark")}
-    suite = {
-        "suite": check_section(section, "suite", SUITE_SCHEMA["suite"], "demo"),
-        "models": [
-            {"name": "fno (online)", "checkpoint": str(result.checkpoint), "recipe": None},
-            {"name": "pde-refiner", "checkpoint": str(refiner), "recipe": None},
-        ],
-        "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
-    }
+    suite = Suite.from_dict(
+        {
+            "suite": section,
+            "models": [
+                {"name": "fno (online)", "checkpoint": str(result.checkpoint)},
+                {"name": "pde-refiner", "checkpoint": str(refiner)},
+            ],
+            "references": {"persistence": True, "solver": True, "solver_substeps": [1]},
+        },
+        "demo",
+    )
     rows = run_suite(suite)
     table = markdown_table(rows, [1, 5, 10])
     (out / "benchmark" / "table.md").write_text(table + "\n")

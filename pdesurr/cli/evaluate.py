@@ -12,6 +12,7 @@ from pdesurr.config import CATALOGUE_ROOT, ConfigError
 
 def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
     """The checkpoint's fields, spatial dimension and conditioning are the store's."""
+    from pdesurr.data.channels import spatial_ndim
     from pdesurr.data.store import StoreError
 
     if split not in store.splits:
@@ -19,8 +20,7 @@ def check_store_fits(config: dict, store, split: str, checkpoint, path) -> None:
     data = config["data"]
     theirs = [(f["name"], f["channels"]) for f in data.get("fields", [])]
     ours = [(f["name"], f["channels"]) for f in store.fields]
-    first = store.array(split, store.fields[0]["name"])
-    ndim = first.ndim - 2 - (1 if store.fields[0]["channels"] > 1 else 0)
+    ndim = spatial_ndim(store, split)
     if (theirs and theirs != ours) or data.get("ndim", ndim) != ndim:
         raise StoreError(
             f"{checkpoint} was trained on fields {theirs} in {data.get('ndim')}D; {path} holds "
@@ -66,8 +66,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         check_store_fits(config, store, args.split, args.checkpoint, args.data)
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
     from pdesurr.data.pairs import rollout_step
 
     step_fn, stride = rollout_step(surrogate, data)  # pair-trained: `step` frames per call
@@ -157,19 +156,19 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from pdesurr.training.recipe import Recipe
 
     suite = load_suite(find_suite(args.suite), args.set)
-    s = suite["suite"]
-    if not Path(s["data"]).exists() and s["spec"]:
-        generate(DatasetSpec.load(s["spec"]), s["data"], progress=False)
+    s = suite.suite
+    if not Path(s.data).exists() and s.spec:
+        generate(DatasetSpec.load(s.spec), s.data, progress=False)
 
     def train(recipe):
         fit(Recipe.load(recipe), progress=progress_mode(args.quiet))
 
     rows = run_suite(suite, args.device, plots=not args.no_plots, train_missing=train)
-    table = markdown_table(rows, s["lead_times"])
-    Path(s["out"]).mkdir(parents=True, exist_ok=True)
-    (Path(s["out"]) / "table.md").write_text(table + "\n")
+    table = markdown_table(rows, s.lead_times)
+    Path(s.out).mkdir(parents=True, exist_ok=True)
+    (Path(s.out) / "table.md").write_text(table + "\n")
     print(table)
-    print(f"\nreports and table -> {s['out']}")
+    print(f"\nreports and table -> {s.out}")
     return 0
 
 

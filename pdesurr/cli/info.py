@@ -90,8 +90,7 @@ def describe_dataset(path: Path) -> str:
             "    verified: every chunk of the usable trajectories present, decodable and "
             "within the recorded min/max"
         )
-    if hasattr(store, "close"):
-        store.close()
+    store.close()
     return "\n".join(lines)
 
 

@@ -54,7 +54,7 @@ def load_initial(path: str | Path, config: SolverConfig) -> torch.Tensor:
     return torch.from_numpy(np.array(arr, dtype=np.float64))
 
 
-def _run_to_store(
+def run_to_store(
     config: SolverConfig,
     out: Path,
     *,
@@ -114,7 +114,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     ]
     config = load_config(args.preset, overrides)
     initial = load_initial(args.initial, config) if args.initial else None
-    _run_to_store(
+    run_to_store(
         config,
         Path(args.out),
         plot=args.plot and Path(args.plot),

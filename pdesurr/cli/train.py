@@ -34,22 +34,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         return physics.train(args)
     comm = world_comm()
     recipe = Recipe.load(args.recipe, list(args.set))
-    check_output(recipe.train["out"], "train.out")  # before any work: the run can be saved
-    store = Path(recipe.data["store"])
-    if not store.exists() and recipe.data["spec"]:
+    check_output(recipe.train.out, "train.out")  # before any work: the run can be saved
+    store = Path(recipe.data.store)
+    if not store.exists() and recipe.data.spec:
         check_output(store, "data.store")
-    if not store.exists() and recipe.data["spec"]:
+    if not store.exists() and recipe.data.spec:
         # online runs stream their training data: only the held-out split is stored
         sets = ["splits.train=0", "splits.test=0"] if recipe.online is not None else []
         generate(
-            DatasetSpec.load(recipe.data["spec"], sets),
+            DatasetSpec.load(recipe.data.spec, sets),
             store,
             comm=comm,
             progress=progress_mode(args.quiet),
         )
     if recipe.online is not None:
         return _train_online(recipe, comm, args)
-    ctx = init_from_mpi(comm, recipe.train["device"]) if comm is not None else DistContext()
+    ctx = init_from_mpi(comm, recipe.train.device) if comm is not None else DistContext()
     try:
         result = fit(
             recipe,
@@ -91,7 +91,7 @@ def _train_online(recipe, comm, args) -> int:
     from pdesurr.training.online import run_online
 
     if comm is None:
-        share_cores(args, recipe.online.get("producers", 1))
+        share_cores(args, recipe.online.producers)
 
     result, ledger = run_online(
         recipe,

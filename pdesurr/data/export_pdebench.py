@@ -28,7 +28,8 @@ import h5py
 import numpy as np
 
 from pdesurr import __version__
-from pdesurr.data.export_well import _constants
+from pdesurr.data.channels import stack_fields
+from pdesurr.data.export_well import constant_parameters
 from pdesurr.data.store import StoreError, open_store
 
 
@@ -47,17 +48,12 @@ def export_pdebench(store_path, out: Path, name: str | None = None) -> list[Path
             if store.usable(split).size
         ]
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
 
 
 def _state(store, split: str, row: int) -> np.ndarray:
     """One trajectory's state ``(T, C, *S)``, the fields stacked in channel order."""
-    parts = []
-    for f in store.fields:
-        x = np.asarray(store.read(split, f["name"], row))
-        parts.append(x if f["channels"] > 1 else x[:, None])
-    return np.concatenate(parts, 1)
+    return stack_fields(store.fields, [store.read(split, f["name"], row) for f in store.fields], 1)
 
 
 def _write(store, split: str, path: Path, dataset: str) -> Path:
@@ -78,7 +74,7 @@ def _write(store, split: str, path: Path, dataset: str) -> Path:
             dataset_name=dataset,
             split=split,
             boundary_conditions=json.dumps({a: "periodic" for a in axes[::-1]}),
-            parameters=json.dumps(_constants(store)),
+            parameters=json.dumps(constant_parameters(store)),
             pdesurr_version=__version__,
             pdesurr_spec=store.attrs.get("spec", "{}"),
             pdesurr_fields=json.dumps(store.fields),

@@ -70,7 +70,7 @@ def to_well(x: np.ndarray, ndim: int, order: int, channel) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _constants(store) -> dict[str, float]:
+def constant_parameters(store) -> dict[str, float]:
     """Numeric PDE settings of a pdesurr store (viscosity, forcing wavenumber, ...)."""
     spec = store.spec
     pde = spec.get("solver", {}).get("pde", {})
@@ -90,8 +90,7 @@ def export_well(store_path, out: Path, name: str | None = None) -> list[Path]:
     try:
         return _export(store, out, name)
     finally:
-        if hasattr(store, "close"):
-            store.close()
+        store.close()
 
 
 def _export(store, out: Path, name: str | None) -> list[Path]:
@@ -99,7 +98,7 @@ def _export(store, out: Path, name: str | None) -> list[Path]:
     sampled = list(store.spec.get("spec", {}).get("parameters", {})) or list(
         getattr(store, "parameters", [])
     )
-    constants = _constants(store)
+    constants = constant_parameters(store)
     written, sums = [], {}
     for split in store.splits:
         rows = store.usable(split)

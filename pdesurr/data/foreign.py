@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pdesurr.data.reader import Store
 from pdesurr.data.store import StoreError
 
 INFO_STATS_BYTES = 256 << 20  # `info` computes statistics only for splits up to this size
@@ -108,7 +109,7 @@ class SplitData:
     small: dict[str, np.ndarray] = field(default_factory=dict)  # time, coords, parameters
 
 
-class ForeignStore:
+class ForeignStore(Store):
     """The read-only store interface over a foreign layout (see the module docstring).
 
     Subclasses fill ``self.path``, ``self.fmt``, ``self.name``, ``self.fields``,

@@ -64,8 +64,10 @@ class GenerationReport:
 def simulate_batch(spec: DatasetSpec, split: str, start: int, stop: int, device="cpu"):
     """Simulate trajectories ``start..stop-1``: ``(fields, params, seeds, divergence)``."""
     pde, stepper, u0, params = spec.build_batch(split, start, stop)
-    data = torch.stack(list(spec.stored_frames(stepper, u0, device, split)), 1)  # (B, T, C, *S)
-    divergence = {m: (int(s), float(t)) for m, (s, t) in stepper.diverged.items()}
+    diverged: dict[int, tuple[int, float]] = {}
+    frames = spec.stored_frames(stepper, u0, diverged, device, split)
+    data = torch.stack(list(frames), 1)  # (B, T, C, *S)
+    divergence = {m: (int(s), float(t)) for m, (s, t) in diverged.items()}
     finite = torch.isfinite(data).flatten(1).all(1)
     for m in (~finite).nonzero().flatten().tolist():  # overflow when cast to the stored dtype
         last = spec.spinup_steps + (spec.frames_of(split) - 1) * spec.save_every

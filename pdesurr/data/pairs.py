@@ -84,11 +84,12 @@ class PairDataset:
         normalize: bool = False,
         conditioning: tuple[str, ...] = (),
         dtype: torch.dtype = torch.float32,
+        store=None,
     ):
         # windows of two frames at stride 1 (one per snapshot but the last): metadata,
         # statistics and reads; frame() picks single snapshots out of them
         self.frames = WindowDataset(
-            path, split, 1, 1, 1, normalize, conditioning, dtype
+            path, split, 1, 1, 1, normalize, conditioning, dtype, store
         )  # fmt: skip
         total = self.frames.frames
         if max_steps * step >= total:
@@ -141,11 +142,9 @@ class PairDataset:
     def fields(self):
         return self.frames.fields
 
-    def spatial_ndim(self, store) -> int:
-        return self.frames.spatial_ndim(store)
-
-    def _handle(self):
-        return self.frames._handle()
+    @property
+    def ndim(self) -> int:
+        return self.frames.ndim
 
     def nbytes(self) -> int:
         return self.frames.nbytes()

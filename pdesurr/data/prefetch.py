@@ -24,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from pdesurr.data.channels import stack_fields
+
 
 def _frames_per_chunk(ds) -> int:
-    store = ds._handle()
+    store = ds.handle()
     chunks = getattr(store.array(ds.split, ds.fields[0]["name"]), "chunks", None)
     return int(chunks[1]) if chunks else 1
 
@@ -41,26 +43,20 @@ def read_batch(ds, indices, chunk_frames: int | None = None):
     groups: dict[int, list[tuple[int, int]]] = {}
     for k, (pos, t0) in enumerate(locs):
         groups.setdefault(pos, []).append((k, t0))
-    store = ds._handle()
+    store = ds.handle()
     out: list = [None] * len(locs)
 
     def read(traj: int, lo: int, hi: int) -> np.ndarray:  # frames lo..hi-1, (T, C, *S)
-        parts = []
-        for f in ds.fields:
-            x = np.asarray(store.read(ds.split, f["name"], (traj, slice(lo, hi))))
-            parts.append(x if f["channels"] > 1 else x[:, None])
-        return np.concatenate(parts, 1)
+        parts = [store.read(ds.split, f["name"], (traj, slice(lo, hi))) for f in ds.fields]
+        return stack_fields(ds.fields, parts, 1)
 
-    if chunk_frames >= ds.frames and type(store).__name__ in ("ZarrStore", "H5Store"):
+    if chunk_frames >= ds.frames and store.rows_by_index:
         # a chunk holds a whole trajectory: one call per field for all of the batch's
         # trajectories (increasing ids, as HDF5 requires; zarr decodes the chunks together)
         order = sorted(groups, key=lambda pos: int(ds.trajectories[pos]))
         ids = [int(ds.trajectories[pos]) for pos in order]
-        parts = []
-        for f in ds.fields:
-            x = np.asarray(store.array(ds.split, f["name"])[ids])
-            parts.append(x if f["channels"] > 1 else x[:, :, None])
-        block = np.concatenate(parts, 2)  # (k, T, C, *S)
+        parts = [store.array(ds.split, f["name"])[ids] for f in ds.fields]
+        block = stack_fields(ds.fields, parts, 2)  # (k, T, C, *S)
         for j, pos in enumerate(order):
             for k, t0 in groups[pos]:
                 out[k] = block[j, t0 : t0 + span : ds.stride]

@@ -28,7 +28,7 @@ import inspect
 import json
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -36,20 +36,64 @@ import torch
 from pdesurr import __version__
 from pdesurr.config import (
     CATALOGUE_ROOT,
+    DTYPES,
     ConfigError,
     SolverConfig,
-    _suggest,
-    _type_ok,
     find_preset,
     load_toml,
 )
 from pdesurr.memory import check_memory
-from pdesurr.solvers import PDES, ParameterError, Stepper
+from pdesurr.sections import Section, suggest, type_ok
+from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES, ParameterError, Stepper
 
 SPLITS = ("train", "valid", "test")
 SECTIONS = ("dataset", "splits", "solver", "initial", "parameters", "time", "output")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(kw_only=True)
+class DatasetSection(Section):
+    """``[dataset]``: what the store says of itself and how it is simulated."""
+
+    description: str = ""
+    seed: int = 0
+    dtype: str = "float32"  # stored precision, a name of DTYPES
+    batch: int = 8  # trajectories simulated together
+
+
+@dataclass(kw_only=True)
+class SplitsSection(Section):
+    """``[splits]``: trajectories per split."""
+
+    train: int = 0
+    valid: int = 0
+    test: int = 0
+
+
+@dataclass(kw_only=True)
+class SolverSection(Section):
+    """``[solver]``: a solvers/ preset and overrides of its ``[pde]``, ``[integrator]``."""
+
+    preset: str
+    pde: dict = field(default_factory=dict)
+    integrator: dict = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class TimeSection(Section):
+    """``[time]``: spin-up and save interval (time units), frames per trajectory."""
+
+    frames: int
+    spinup: float = 0.0
+    save_interval: float | None = None  # default: the solver's dt
+    split_frames: dict = field(default_factory=dict)  # {split: frames}
+
+
+@dataclass(kw_only=True)
+class OutputSection(Section):
+    """``[output]``: the stored resolution (an int for every axis, or one per axis)."""
+
+    resolution: int | list[int] | None = None
 
 
 def find_spec(name: str | Path) -> Path:
@@ -124,47 +168,29 @@ class DatasetSpec:
         err = lambda key, msg: ConfigError(f"{source}: {key}: {msg}")  # noqa: E731
         for key in data:
             if key not in SECTIONS:
-                raise ConfigError(f"{source}: unknown section [{key}]{_suggest(key, SECTIONS)}")
-        ds = data.setdefault("dataset", {})
-        allowed = {"description": str, "seed": int, "dtype": str, "batch": int}
-        for key, value in ds.items():
-            if key not in allowed:
-                raise err(f"dataset.{key}", "unknown key" + _suggest(key, allowed))
-            if not _type_ok(value, allowed[key]):
-                raise err(f"dataset.{key}", f"{value!r} should be {allowed[key].__name__}")
-        ds.setdefault("seed", 0)
-        ds.setdefault("dtype", "float32")
-        ds.setdefault("batch", 8)
-        ds.setdefault("description", "")
-        if ds["dtype"] not in DTYPES:
-            raise err("dataset.dtype", f"must be one of {list(DTYPES)}, got {ds['dtype']!r}")
-        if ds["batch"] < 1:
-            raise err("dataset.batch", f"must be >= 1, got {ds['batch']}")
+                raise ConfigError(f"{source}: unknown section [{key}]{suggest(key, SECTIONS)}")
+        ds = DatasetSection.from_table(data.get("dataset", {}), "dataset", source)
+        data["dataset"] = ds.as_dict()
+        if ds.dtype not in DTYPES:
+            raise err("dataset.dtype", f"must be one of {list(DTYPES)}, got {ds.dtype!r}")
+        if ds.batch < 1:
+            raise err("dataset.batch", f"must be >= 1, got {ds.batch}")
 
-        splits = data.setdefault("splits", {})
-        for key, n in splits.items():
-            if key not in SPLITS:
-                raise err(f"splits.{key}", f"unknown split; use {SPLITS}" + _suggest(key, SPLITS))
-            if not (isinstance(n, int) and n >= 0):
-                raise err(f"splits.{key}", f"must be an integer >= 0, got {n!r}")
-        if not any(splits.values()):
+        splits = SplitsSection.from_table(data.setdefault("splits", {}), "splits", source)
+        for key in SPLITS:
+            if splits[key] < 0:
+                raise err(f"splits.{key}", f"must be an integer >= 0, got {splits[key]!r}")
+        if not any(splits.as_dict().values()):
             raise err("splits", "no trajectories requested")
 
-        solver = data.get("solver", {})
-        if "preset" not in solver:
-            raise err("solver.preset", "missing: name a preset of solvers/")
-        for key in solver:
-            if key not in ("preset", "pde", "integrator"):
-                raise err(
-                    f"solver.{key}", "unknown key; use preset, [solver.pde], [solver.integrator]"
-                )
-        preset_path = find_preset(solver["preset"])
+        solver = SolverSection.from_table(data.get("solver", {}), "solver", source)
+        preset_path = find_preset(solver.preset)
         base = load_toml(preset_path)
         for section in ("pde", "integrator"):
-            base.setdefault(section, {}).update(solver.get(section, {}))
+            base.setdefault(section, {}).update(solver[section])
         if "initial" in data:
             base["initial"] = dict(data["initial"])
-        base["run"] = {"batch": 1, "steps": 0, "seed": ds["seed"], "dtype": "float64"}
+        base["run"] = {"batch": 1, "steps": 0, "seed": ds.seed, "dtype": "float64"}
         pde_cls = PDES.get(base["pde"].get("kind"))
         params = data.setdefault("parameters", {})
         for key, dist in params.items():
@@ -194,10 +220,10 @@ class DatasetSpec:
                 if key not in sig:
                     raise err(
                         f"parameters.{key}",
-                        f"not an argument of {base['pde']['kind']}" + _suggest(key, list(sig)[1:]),
+                        f"not an argument of {base['pde']['kind']}" + suggest(key, list(sig)[1:]),
                     )
                 hint = typing.get_type_hints(pde_cls.__init__).get(key)
-                if not _type_ok([1.0, 2.0], hint):
+                if not type_ok([1.0, 2.0], hint):
                     raise err(
                         f"parameters.{key}",
                         f"{base['pde']['kind']} cannot vary {key} per trajectory",
@@ -217,7 +243,7 @@ class DatasetSpec:
         check_memory(
             pde_cls,
             {k: v for k, v in solver_cfg.pde.items() if k != "kind"},
-            {**solver_cfg.resolved_run(), "batch": ds["batch"]},
+            {**solver_cfg.resolved_run(), "batch": ds.batch},
             "solver.pde",
             "dataset.batch",
             source,
@@ -225,17 +251,10 @@ class DatasetSpec:
         check_support(solver_cfg, params, source)
 
         time = data.setdefault("time", {})
-        for key in time:
-            if key not in ("spinup", "save_interval", "frames", "split_frames"):
-                raise err(
-                    f"time.{key}", "unknown key; use spinup, save_interval, frames, split_frames"
-                )
-        if not (isinstance(time.get("frames"), int) and time["frames"] >= 2):
-            raise err("time.frames", f"must be an integer >= 2, got {time.get('frames')!r}")
-        per_split = time.get("split_frames", {})
-        if not isinstance(per_split, dict):
-            raise err("time.split_frames", f"must be a table {{split = frames}}, got {per_split!r}")
-        for key, n in per_split.items():
+        typed_time = TimeSection.from_table(time, "time", source)
+        if typed_time.frames < 2:
+            raise err("time.frames", f"must be an integer >= 2, got {typed_time.frames!r}")
+        for key, n in typed_time.split_frames.items():
             if key not in SPLITS:
                 raise err(f"time.split_frames.{key}", f"unknown split; use {SPLITS}")
             if not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
@@ -260,11 +279,9 @@ class DatasetSpec:
                 raise err(f"time.{key}", f"{value} is not a multiple of the time step dt = {dt}")
 
         out = data.setdefault("output", {})
-        for key in out:
-            if key != "resolution":
-                raise err(f"output.{key}", "unknown key; use resolution")
+        res = OutputSection.from_table(out, "output", source).resolution
         sim_shape = solver_cfg.build_pde().grid.shape
-        res = out.get("resolution", list(sim_shape))
+        res = list(sim_shape) if res is None else res
         res = [res] * len(sim_shape) if isinstance(res, int) else res
         if not (
             isinstance(res, list)
@@ -371,13 +388,15 @@ class DatasetSpec:
             states.append(single.initial_condition(kind, 1, gen, **init))
         pde = pde_cls(**{**pde_kwargs, **params}) if params else pde_cls(**pde_kwargs)
         integ = {k: v for k, v in self.solver.integrator.items() if k not in ("kind", "dt")}
-        stepper = Stepper(pde, self.solver.integrator.get("kind", "etdrk4"), self.dt, **integ)
+        integrator = self.solver.integrator.get("kind", DEFAULT_INTEGRATOR)
+        stepper = Stepper(pde, integrator, self.dt, **integ)
         return pde, stepper, torch.cat(states), params
 
-    def stored_frames(self, stepper, u0, device="cpu", split: str | None = None):
+    def stored_frames(self, stepper, u0, diverged: dict, device="cpu", split: str | None = None):
         """The frames a store holds for a batch: after the spin-up, every save interval,
         down-sampled to the output resolution and cast to the stored dtype, on the CPU.
-        Divergent members are masked (``stepper.diverged`` says which, where)."""
+        Divergent members are masked and recorded in the caller's ``diverged``
+        (``{member: (step, time)}``, see :meth:`pdesurr.solvers.Stepper.trajectory`)."""
         from pdesurr.spectral import spectral_resample
 
         traj = stepper.trajectory(
@@ -386,6 +405,7 @@ class DatasetSpec:
             self.save_every,
             on_divergence="mask",
             skip=self.spinup_steps,
+            diverged=diverged,
         )
         for u in traj:
             yield spectral_resample(u, self.output_shape).to(self.dtype).cpu()

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from pdesurr.config import ConfigError
+from pdesurr.data.reader import Store
 
 FORMAT = "pdesurr.dataset"
 HEADROOM = 256 << 10  # bytes kept free beyond a batch's data, for metadata (B-trees, JSON)
@@ -151,13 +152,14 @@ def create_store(path: str | Path, spec, pde, fmt: str = "zarr"):
     return cls.create(path, attrs, arrays, coords)
 
 
-class StoreBase:
+class StoreBase(Store):
     """What both formats share: validation, completion bookkeeping and reading."""
 
     path: Path
     attrs: dict
     # pdesurr's solvers are pseudo-spectral: every store they write is periodic on all axes
     periodic = True
+    rows_by_index = True
 
     def _check(self) -> None:
         if self.attrs.get("format") != FORMAT:

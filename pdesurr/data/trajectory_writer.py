@@ -47,7 +47,7 @@ import xarray as xr
 
 from pdesurr import __version__
 from pdesurr.config import DTYPES, ConfigError, SolverConfig
-from pdesurr.solvers import PDES
+from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import Field
 
@@ -294,7 +294,7 @@ def write_run(
         resolved["initial"] = {"kind": "file", "path": initial_source}
     attrs = {
         "config": json.dumps(resolved, default=str),
-        "integrator": config.integrator.get("kind", "etdrk4"),
+        "integrator": config.integrator.get("kind", DEFAULT_INTEGRATOR),
         "dt": dt,
         "save_every": save_every,
     }

@@ -28,14 +28,39 @@ process, so DataLoader workers (fork or spawn) each get their own handle.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pdesurr.data.channels import conditioning_columns, spatial_ndim, stack_fields
 from pdesurr.data.integrity import check_values
+from pdesurr.data.standardize import channel_statistics, destandardize, standardize
 from pdesurr.data.store import StoreError, open_store
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What a window is: ``history`` input frames, ``horizon`` targets, ``stride`` apart,
+    with the ``conditioning`` scalars; the same for a store's windows and the stream's."""
+
+    history: int = 1
+    horizon: int = 1
+    stride: int = 1
+    conditioning: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last of a window, inclusive."""
+        return (self.history + self.horizon - 1) * self.stride + 1
+
+
+def shift_window(window: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
+    """The window one step on: drop the oldest frame of ``(B, H, C, *S)``, append ``nxt``
+    ``(B, C, *S)``."""
+    return torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
 
 
 class WindowDataset(Dataset):
@@ -49,7 +74,10 @@ class WindowDataset(Dataset):
         normalize: bool = False,
         conditioning: tuple[str, ...] = (),
         dtype: torch.dtype = torch.float32,
+        store=None,
     ):
+        """``store``: the store at ``path`` already open (the caller keeps it and closes
+        it); by default it is opened here for the metadata and closed again."""
         if history < 1 or horizon < 1 or stride < 1:
             raise ValueError(
                 f"history, horizon, stride must be >= 1; got {history}, {horizon}, {stride}"
@@ -57,7 +85,8 @@ class WindowDataset(Dataset):
         self.path, self.split = str(path), split
         self.history, self.horizon, self.stride = history, horizon, stride
         self.dtype = dtype
-        store = open_store(path)
+        own = store is None
+        store = open_store(path) if own else store
         try:
             if split not in store.splits:
                 raise StoreError(f"{path} has no split {split!r} (splits: {store.splits})")
@@ -75,49 +104,39 @@ class WindowDataset(Dataset):
                 )
             self.per_trajectory = self.frames - span
             frame_dt = float(times[1] - times[0])
-            cond = []
-            for name in conditioning:
-                if name == "dt":
-                    cond.append(np.full(len(self.trajectories), frame_dt * stride))
-                elif store.has(split, name) and name not in store.field_names:
-                    cond.append(np.asarray(store.read(split, name))[self.trajectories])
-                else:
+
+            def parameter(name):
+                if not store.has(split, name) or name in store.field_names:
                     raise StoreError(
                         f"conditioning {name!r} is not 'dt' nor a per-trajectory "
                         f"parameter of {path}"
                     )
-            self.cond = torch.as_tensor(
-                np.stack(cond, 1) if cond else np.zeros((len(self.trajectories), 0)), dtype=dtype
+                return np.asarray(store.read(split, name))[self.trajectories]
+
+            cond = conditioning_columns(
+                conditioning, len(self.trajectories), frame_dt * stride, parameter
             )
+            self.cond = torch.as_tensor(cond, dtype=dtype)
             self.conditioning = tuple(conditioning)
+            self.ndim = spatial_ndim(store, split)
             self.mean = self.std = None
             if normalize:
                 stats_split = "train" if "train" in store.splits else split
-                stats = store.statistics(stats_split)
-                if not stats:
-                    raise StoreError(
-                        f"{path}: no statistics in split {stats_split!r} to normalise with"
-                    )
-                mean = np.concatenate([stats[f["name"]]["mean"] for f in self.fields])
-                std = np.concatenate([stats[f["name"]]["std"] for f in self.fields])
-                shape = (-1,) + (1,) * (self.spatial_ndim(store))
-                self.mean = torch.as_tensor(mean, dtype=dtype).reshape(shape)
-                self.std = torch.as_tensor(np.where(std > 0, std, 1.0), dtype=dtype).reshape(shape)
+                mean, std = channel_statistics(store, stats_split, self.fields)
+                self.mean = torch.as_tensor(mean, dtype=dtype)
+                self.std = torch.as_tensor(std, dtype=dtype)
         finally:
-            if hasattr(store, "close"):
+            if own:
                 store.close()
         self._store = None
         self._pid = None
-
-    def spatial_ndim(self, store) -> int:
-        f = self.fields[0]
-        return store.array(self.split, f["name"]).ndim - 2 - (1 if f["channels"] > 1 else 0)
 
     @property
     def channels(self) -> int:
         return sum(f["channels"] for f in self.fields)
 
-    def _handle(self):
+    def handle(self):
+        """The store, opened once per process (a forked worker opens its own)."""
         if self._store is None or self._pid != os.getpid():
             self._store = open_store(self.path)
             self._pid = os.getpid()
@@ -142,20 +161,20 @@ class WindowDataset(Dataset):
         pos, t0 = self.locate(index)
         traj = int(self.trajectories[pos])
         stop = t0 + (self.history + self.horizon - 1) * self.stride + 1
-        store = self._handle()
+        store = self.handle()
         parts = []
         for f in self.fields:
             x = np.asarray(store.read(self.split, f["name"], (traj, slice(t0, stop, self.stride))))
             check_values(store, self.split, f, x[None], [traj])  # a damaged chunk is refused
-            parts.append(x if f["channels"] > 1 else x[:, None])
-        return torch.as_tensor(np.concatenate(parts, 1), dtype=self.dtype)
+            parts.append(x)
+        return torch.as_tensor(stack_fields(self.fields, parts, 1), dtype=self.dtype)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` over the channel axis ``-1 - spatial ndim``."""
-        return x if self.mean is None else (x - self.mean) / self.std
+        return x if self.mean is None else standardize(x, self.mean, self.std, self.ndim)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mean is None else x * self.std + self.mean
+        return x if self.mean is None else destandardize(x, self.mean, self.std, self.ndim)
 
     def __getitem__(self, index: int) -> dict:
         pos, t0 = self.locate(index)
@@ -177,18 +196,17 @@ class WindowDataset(Dataset):
 
     def nbytes(self) -> int:
         """Bytes of the whole split (usable trajectories) at this dataset's dtype."""
-        store = self._handle()
+        store = self.handle()
         per = sum(int(np.prod(store.array(self.split, f["name"]).shape[1:])) for f in self.fields)
         return per * len(self.trajectories) * torch.finfo(self.dtype).bits // 8
 
     def to_memory(self) -> MemoryWindows:
         """The same windows served from one in-memory tensor (no reads per batch)."""
-        store = self._handle()
-        parts = []
-        for f in self.fields:
-            x = store.read_usable(self.split, f, self.trajectories)  # damaged chunks refused
-            parts.append(x if f["channels"] > 1 else x[:, :, None])
-        return MemoryWindows(self, torch.as_tensor(np.concatenate(parts, 2), dtype=self.dtype))
+        store = self.handle()
+        # damaged chunks are refused
+        parts = [store.read_usable(self.split, f, self.trajectories) for f in self.fields]
+        data = torch.as_tensor(stack_fields(self.fields, parts, 2), dtype=self.dtype)
+        return MemoryWindows(self, data)
 
 
 class MemoryWindows:

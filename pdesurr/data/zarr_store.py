@@ -89,6 +89,9 @@ class ZarrStore(StoreBase):
     def set_statistics(self, split: str, stats: dict) -> None:
         self.root[split].attrs["statistics"] = json.dumps(stats)
 
+    def close(self) -> None:
+        pass  # a zarr directory keeps no file open between reads
+
     def finalize(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zarr: consolidated metadata is not in the v3 spec

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from pdesurr.data.channels import conditioning_columns, stack_fields
 from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics as M
 from pdesurr.evaluation.reference import store_pde
@@ -63,24 +64,18 @@ def load_trajectories(store, split: str, history: int, steps: int | None, stride
     if steps < 1:
         raise StoreError(f"nothing to score: {available} frames, {history} of them context")
     sel = slice(0, (history + steps - 1) * stride + 1, stride)
-    parts = []
-    for f in store.fields:
-        x = store.read_usable(split, f, indices, sel)  # damaged chunks are refused, named
-        parts.append(x if f["channels"] > 1 else x[:, :, None])
-    frames = torch.as_tensor(np.concatenate(parts, 2))
+    # damaged chunks are refused, named
+    parts = [store.read_usable(split, f, indices, sel) for f in store.fields]
+    frames = torch.as_tensor(stack_fields(store.fields, parts, 2))
     return indices, frames, times[sel]
 
 
 def conditioning(store, split, indices, names, frame_dt: float) -> torch.Tensor:
-    cols = []
-    for name in names:
-        if name == "dt":
-            cols.append(np.full(len(indices), frame_dt))
-        else:
-            cols.append(np.asarray(store.read(split, name))[indices])
-    return torch.as_tensor(
-        np.stack(cols, 1) if cols else np.zeros((len(indices), 0)), dtype=torch.float32
+    """``(N, len(names))`` float32 conditioning of trajectories ``indices``."""
+    cols = conditioning_columns(
+        names, len(indices), frame_dt, lambda name: np.asarray(store.read(split, name))[indices]
     )
+    return torch.as_tensor(cols, dtype=torch.float32)
 
 
 def score(
@@ -208,6 +203,5 @@ def evaluate(
         fields=json.dumps(store.fields),
         boundary_conditions=json.dumps(store.spec.get("boundary_conditions", "periodic")),
     )
-    if hasattr(store, "close"):
-        store.close()
+    store.close()
     return ds, pred, frames[:, context:]

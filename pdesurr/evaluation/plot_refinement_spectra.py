@@ -52,8 +52,7 @@ def refinement_spectra(
     frame_dt = float(times[1] - times[0]) if len(times) > 1 else 0.0
     cond = conditioning(store, split, indices, cond_names, frame_dt)
     pde = store_pde(store, split, indices)
-    if hasattr(store, "close"):
-        store.close()
+    store.close()
     starts = np.linspace(0, frames.shape[1] - history - 1, per_trajectory).round().astype(int)
     errors, truths = [], []  # per start: (N, C, *S) per stage, (N, C, *S)
     for t0 in starts:

@@ -13,6 +13,7 @@ import numpy as np
 
 from pdesurr.evaluation.rollout import SolverStep
 from pdesurr.solvers import PDES, Stepper
+from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR
 
 
 def store_pde(store, split: str, indices) -> object:
@@ -53,7 +54,7 @@ def solver_step(store, split: str, indices, substeps: int | None = None) -> Solv
     times = np.asarray(store.read(split, "time"))
     frame_dt = float(times[1] - times[0])
     integ = dict(solver["integrator"])
-    kind = integ.pop("kind", "etdrk4")
+    kind = integ.pop("kind", DEFAULT_INTEGRATOR)
     dt = float(integ.pop("dt"))
     if substeps is None:
         substeps = max(1, round(frame_dt / dt))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 
+from pdesurr.data.windows import shift_window
 from pdesurr.models.refiner import StepNoise
 from pdesurr.solvers import Stepper
 
@@ -56,7 +57,7 @@ def rollout(
                 f"step_fn returned {tuple(nxt.shape)}, expected {tuple(window[:, -1].shape)}"
             )
         outputs.append(nxt)
-        window = torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
+        window = shift_window(window, nxt)
     return torch.stack(outputs, 1)
 
 

@@ -6,7 +6,7 @@
 from pdesurr.solvers.allen_cahn import AllenCahn
 from pdesurr.solvers.burgers import Burgers
 from pdesurr.solvers.convection import Convection
-from pdesurr.solvers.integrators import INTEGRATORS
+from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
 from pdesurr.solvers.kuramoto_sivashinsky import KuramotoSivashinsky
 from pdesurr.solvers.navier_stokes import NavierStokes2D
 from pdesurr.solvers.pde import PDE, ParameterError
@@ -27,6 +27,7 @@ __all__ = [
     "AllenCahn",
     "Burgers",
     "Convection",
+    "DEFAULT_INTEGRATOR",
     "INTEGRATORS",
     "PDES",
     "PDE",

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pdesurr.solvers.integrators import INTEGRATORS
+from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError
 
@@ -29,7 +29,13 @@ class Stepper:
         integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
     """
 
-    def __init__(self, pde: PDE, integrator: str | type = "etdrk4", dt=0.01, **integrator_options):
+    def __init__(
+        self,
+        pde: PDE,
+        integrator: str | type = DEFAULT_INTEGRATOR,
+        dt=0.01,
+        **integrator_options,
+    ):
         if isinstance(integrator, str):
             if integrator not in INTEGRATORS:
                 raise ValueError(
@@ -91,23 +97,27 @@ class Stepper:
         save_every: int = 1,
         on_divergence: str = "raise",
         skip: int = 0,
+        diverged: dict[int, tuple[int, float]] | None = None,
     ) -> Iterator[torch.Tensor]:
         """Yield the state after ``skip`` steps (``u0`` itself when ``skip = 0``; a spin-up
         otherwise), then every ``save_every`` steps, ``n_saves`` times.
 
         Finiteness is checked at every save (a check syncs the device, so it is not done
         every step). ``on_divergence="raise"`` raises :class:`DivergenceError` naming the
-        step and time; ``"mask"`` zeroes the diverged batch members, records them in
-        ``self.diverged`` (``{member: (step, time)}``) and carries on with the others.
+        step and time; ``"mask"`` zeroes the diverged batch members, records them in the
+        caller's ``diverged`` (``{member: (step, time)}``, filled as the frames are
+        yielded: a member appears there with the first frame it is zero in) and carries on
+        with the others.
         """
         if on_divergence not in ("raise", "mask"):
             raise ValueError(f"on_divergence must be 'raise' or 'mask', got {on_divergence!r}")
+        if on_divergence == "mask" and diverged is None:
+            raise ValueError("on_divergence='mask' needs a dict `diverged` to record them in")
         if save_every < 1 or n_saves < 0 or skip < 0:
             raise ValueError(
                 "need save_every >= 1, n_saves >= 0, skip >= 0; "
                 f"got {save_every}, {n_saves}, {skip}"
             )
-        self.diverged: dict[int, tuple[int, float]] = {}
         integ, filt = self._prepared(u0)
         grid = self.pde.grid
         u_hat = grid.rfft(u0)
@@ -123,11 +133,12 @@ class Stepper:
             u = grid.irfft(u_hat)
             finite = torch.isfinite(u).flatten(1).all(1)
             if not bool(finite.all()):
-                bad = [m for m in (~finite).nonzero().flatten().tolist() if m not in self.diverged]
+                bad = (~finite).nonzero().flatten().tolist()
+                bad = [m for m in bad if diverged is None or m not in diverged]
                 if on_divergence == "raise":
                     raise DivergenceError(step, self._time(step), step - n, bad)
                 for m in bad:
-                    self.diverged[m] = (step, self._time(step))
+                    diverged[m] = (step, self._time(step))
                 keep = finite.reshape(-1, *([1] * (u.ndim - 1)))
                 u = torch.where(keep, u, torch.zeros_like(u))
                 u_hat = grid.rfft(u)

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import final
 
 import torch
 from torch import Tensor
@@ -57,18 +59,24 @@ def collate(samples: list[Sample]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     )
 
 
-class _Buffer:
-    """Shared bookkeeping; a subclass decides room, readiness and which samples to serve."""
+def check_size(capacity: int, watermark: int) -> None:
+    """``capacity >= 1`` and ``1 <= watermark <= capacity``, both integers."""
+    if not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
+    if not isinstance(watermark, int) or not 1 <= watermark <= capacity:
+        raise ValueError(
+            f"watermark must be an integer in [1, capacity={capacity}], got {watermark!r}"
+        )
+
+
+class Buffer(ABC):
+    """Shared bookkeeping; each final policy class decides room, insertion and which
+    samples a batch serves (open) or drains (closed)."""
 
     kind = ""
 
     def __init__(self, capacity: int, watermark: int = 1, seed: int = 0):
-        if not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
-        if not isinstance(watermark, int) or not 1 <= watermark <= capacity:
-            raise ValueError(
-                f"watermark must be an integer in [1, capacity={capacity}], got {watermark!r}"
-            )
+        check_size(capacity, watermark)
         self.capacity, self.watermark = capacity, watermark
         self._cond = threading.Condition()
         self._rng = torch.Generator().manual_seed(int(seed))
@@ -82,21 +90,24 @@ class _Buffer:
         self.replay: int | None = None  # after close: None drains; see replay_after_close
 
     # -- policy -------------------------------------------------------------------------
+    @abstractmethod
     def _has_room(self) -> bool:
-        return len(self._samples) < self.capacity
+        """May a ``put`` add a sample now."""
 
+    @abstractmethod
     def _insert(self, sample: Sample) -> None:
-        self._samples.append(sample)
+        """Hold ``sample`` (there is room)."""
+
+    @abstractmethod
+    def _serve(self, n: int) -> list[Sample]:
+        """The buffer is open and ready: pick n samples."""
+
+    @abstractmethod
+    def _drain(self, n: int) -> list[Sample]:
+        """The buffer is closed: up to n held samples, removed."""
 
     def _ready(self, n: int) -> bool:
         return len(self._samples) >= max(n, self.watermark)
-
-    def _serve(self, n: int) -> list[Sample]:
-        """The buffer is open and ready: pick n samples (FIRO: remove n random ones)."""
-        return self._remove_random(n)
-
-    def _drain(self, n: int) -> list[Sample]:
-        return self._remove_random(min(n, len(self._samples)))
 
     # -- public -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -291,13 +302,20 @@ class _Buffer:
             self._cond.notify_all()
 
 
-class FIFOBuffer(_Buffer):
+@final
+class FIFOBuffer(Buffer):
     """Exactly once, in arrival order; ``watermark`` is fixed to 1 (serve as soon as n are held)."""
 
     kind = "fifo"
 
     def __init__(self, capacity: int):
         super().__init__(capacity, 1, 0)
+
+    def _has_room(self) -> bool:
+        return len(self._samples) < self.capacity
+
+    def _insert(self, sample: Sample) -> None:
+        self._samples.append(sample)
 
     def _serve(self, n: int) -> list[Sample]:
         batch = self._samples[:n]
@@ -311,13 +329,27 @@ class FIFOBuffer(_Buffer):
     _drain = _serve
 
 
-class FIROBuffer(_Buffer):
+@final
+class FIROBuffer(Buffer):
     """First-in random-out: exactly once, uniformly random order, once ``watermark`` are held."""
 
     kind = "firo"
 
+    def _has_room(self) -> bool:
+        return len(self._samples) < self.capacity
 
-class ReservoirBuffer(_Buffer):
+    def _insert(self, sample: Sample) -> None:
+        self._samples.append(sample)
+
+    def _serve(self, n: int) -> list[Sample]:
+        return self._remove_random(n)
+
+    def _drain(self, n: int) -> list[Sample]:
+        return self._remove_random(min(n, len(self._samples)))
+
+
+@final
+class ReservoirBuffer(Buffer):
     """Re-use held samples; a new one replaces a random seen sample when full."""
 
     kind = "reservoir"
@@ -340,8 +372,10 @@ class ReservoirBuffer(_Buffer):
         self._count(idx)
         return [self._samples[i] for i in idx.tolist()]
 
+    def _drain(self, n: int) -> list[Sample]:
+        return self._remove_random(min(n, len(self._samples)))
 
-Buffer = FIFOBuffer | FIROBuffer | ReservoirBuffer  # for annotations
+
 BUFFERS = {"fifo": FIFOBuffer, "firo": FIROBuffer, "reservoir": ReservoirBuffer}
 
 
@@ -349,12 +383,7 @@ def make_buffer(kind: str, capacity: int, watermark: int = 1, seed: int = 0) -> 
     """A buffer by name; ``watermark`` must lie in [1, capacity]; FIFO ignores it and ``seed``."""
     if kind not in BUFFERS:
         raise ValueError(f"unknown buffer kind {kind!r}; choose one of {sorted(BUFFERS)}")
-    if not isinstance(capacity, int) or capacity < 1:
-        raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
-    if not isinstance(watermark, int) or not 1 <= watermark <= capacity:
-        raise ValueError(
-            f"watermark must be an integer in [1, capacity={capacity}], got {watermark!r}"
-        )
     if kind == "fifo":
+        check_size(capacity, watermark)  # a recipe's watermark is checked for every kind
         return FIFOBuffer(capacity)
     return BUFFERS[kind](capacity, watermark, seed)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import torch
 
 from pdesurr.data.pairs import pair_offsets
+from pdesurr.data.windows import WindowSpec
 from pdesurr.stream.buffers import Sample
-from pdesurr.stream.producer import WindowSpec
 
 LEAD_TIME = "lead_time"  # the first conditioning scalar of a pair
 
@@ -61,14 +61,15 @@ class PairSpec:
         return self.window.span
 
 
-def stream_window(data: dict, horizon: int, spec) -> WindowSpec | PairSpec:
-    """What the producers of an online recipe emit, from its ``[data]`` table: pairs when
-    ``data.pairs`` is set, windows of ``history + horizon`` frames otherwise."""
-    if data.get("pairs"):
+def stream_window(data, horizon: int, spec) -> WindowSpec | PairSpec:
+    """What the producers of an online recipe emit, from its ``[data]`` section
+    (:class:`~pdesurr.training.recipe.DataSection`): pairs when ``data.pairs`` is set,
+    windows of ``history + horizon`` frames otherwise."""
+    if data.pairs:
         return PairSpec(
-            data["pairs"], data["max_steps"], data["step"], float(spec.frames - 1),
-            tuple(data["conditioning"]))  # fmt: skip
-    return WindowSpec(data["history"], horizon, data["stride"], tuple(data["conditioning"]))
+            data.pairs, data.max_steps, data.step, float(spec.frames - 1),
+            tuple(data.conditioning))  # fmt: skip
+    return WindowSpec(data.history, horizon, data.stride, tuple(data.conditioning))
 
 
 def produce_pairs(spec, split, chunks, window: PairSpec, device="cpu", skip=None,

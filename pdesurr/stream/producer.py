@@ -21,25 +21,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
+from pdesurr.data.channels import conditioning_columns
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.data.windows import WindowSpec
 from pdesurr.stream.buffers import Sample
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    history: int = 1
-    horizon: int = 1
-    stride: int = 1
-    conditioning: tuple[str, ...] = ()
-
-    @property
-    def span(self) -> int:
-        """Frames from the first to the last of a window, inclusive."""
-        return (self.history + self.horizon - 1) * self.stride + 1
 
 
 def chunks_for(spec: DatasetSpec, split: str, n_trajectories: int) -> list[tuple[int, int]]:
@@ -71,20 +59,18 @@ def produce(
         if not members:
             continue
         pde, stepper, u0, params = spec.build_batch(split, a, b)
-        cond = []
-        for name in window.conditioning:
-            if name == "dt":
-                cond.append(torch.full((b - a,), frame_dt * window.stride))
-            else:
-                cond.append(torch.as_tensor(params[name], dtype=torch.float64))
-        cond = torch.stack(cond, 1).float() if cond else torch.zeros(b - a, 0)
+        columns = conditioning_columns(
+            window.conditioning, b - a, frame_dt * window.stride, params.__getitem__
+        )
+        cond = torch.as_tensor(columns, dtype=torch.float32)  # (b - a, n_cond)
         recent: deque = deque(maxlen=window.span)
         emitted = {i: 0 for i in members}
         dead: set[int] = set()
-        for j, frame in enumerate(spec.stored_frames(stepper, u0, device)):
+        masked: dict[int, tuple[int, float]] = {}  # filled by the stepper as frames come
+        for j, frame in enumerate(spec.stored_frames(stepper, u0, masked, device)):
             recent.append(frame)
             yield ("alive",)
-            diverged = dict(stepper.diverged)
+            diverged = dict(masked)
             overflow = (~torch.isfinite(frame.flatten(1)).all(1)).nonzero().flatten().tolist()
             for m in overflow:  # finite in the solver, not in the stored dtype: the same
                 step = spec.spinup_steps + j * spec.save_every  # rule as offline generation

@@ -12,20 +12,16 @@ resumed run computes the same losses as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from pdesurr import __version__
 from pdesurr.checkpoints.files import (
     CheckpointError,
     load_training_state,
@@ -35,19 +31,19 @@ from pdesurr.checkpoints.files import (
 from pdesurr.checkpoints.readers import read_config
 from pdesurr.checkpoints.surrogate import Surrogate
 from pdesurr.data import channel_map
-from pdesurr.data.pairs import PairDataset, pairs_of
 from pdesurr.data.prefetch import PrefetchedBatches
-from pdesurr.data.store import open_store
-from pdesurr.data.windows import WindowDataset
-from pdesurr.models import MODELS
+from pdesurr.data.standardize import standardize
 from pdesurr.training import objectives
+from pdesurr.training.build import build
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.resume import check_resume, schema_defaults
-from pdesurr.training.sampler import StepSampler
+from pdesurr.training.sampler import OfflineBatches
+from pdesurr.training.state import TrainingState
+from pdesurr.training.validate import validate
 
 SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
@@ -62,8 +58,8 @@ class Objective(nn.Module):
     def __init__(self, surrogate: Surrogate, recipe: Recipe, channel_map=None):
         super().__init__()
         self.surrogate = surrogate
-        self.kind, self.options = recipe.objective["kind"], recipe.objective
-        self.history, self.seed = recipe.data["history"], recipe.train["seed"]
+        self.kind, self.options = recipe.objective.kind, recipe.objective
+        self.history, self.seed = recipe.data.history, recipe.train.seed
         self.channel_map = channel_map  # store fields -> model channels (data.channel_map)
         if channel_map is not None:
             self.options = mapped_objective(recipe.objective, channel_map)
@@ -72,34 +68,20 @@ class Objective(nn.Module):
         s = self.surrogate
         if self.channel_map is not None:
             frames = self.channel_map(frames)
-        shape = (1, 1, -1) + (1,) * (frames.ndim - 3)
-        frames = (frames - s.mean.reshape(shape)) / s.std.reshape(shape)
+        frames = standardize(frames, s.mean, s.std, frames.ndim - 3)  # (b, W, C, *S)
         return objectives.loss(
             self.kind, s, frames, cond, self.history, self.options, step, self.seed
         )
 
 
-class OfflineBatches:
-    """Batches of a store's windows: the stateless sampler makes step ``s`` reproducible."""
-
-    kind = "offline"
-
-    def __init__(self, source, batch_size: int, seed: int, ctx: DistContext):
-        self.source = source
-        self.sampler = StepSampler(len(source), batch_size, seed, ctx.rank, ctx.world)
-        self.seed = seed
-
-    def next(self, step: int):
-        return self.source.batch(self.sampler.batch(step))
-
-    def metrics(self) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {"kind": "offline", "sampler_seed": self.seed}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
+def mapped_objective(options, channel_map):
+    """Objective options on mapped channels: the map's masked channels (Poseidon's
+    ``pixel_mask``) and Poseidon's channel groups rho | u, v | p unless the recipe sets them."""
+    return dataclasses.replace(
+        options,
+        masked_channels=options.masked_channels or list(channel_map.masked),
+        channel_slices=options.channel_slices or [0, 1, 3, 4],
+    )
 
 
 class NonFiniteLoss(RuntimeError):
@@ -117,139 +99,96 @@ class FitResult:
     exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
 
 
-def mapped_objective(options: dict, channel_map) -> dict:
-    """Objective options on mapped channels: the map's masked channels (Poseidon's
-    ``pixel_mask``) and Poseidon's channel groups rho | u, v | p unless the recipe sets them."""
-    return {
-        **options,
-        "masked_channels": options["masked_channels"] or list(channel_map.masked),
-        "channel_slices": options["channel_slices"] or [0, 1, 3, 4],
-    }
+class RunLog:
+    """Where a run reports: the metrics history, the JSONL/TensorBoard log (main rank) and
+    the progress display."""
 
+    def __init__(self, out: Path | None, progress, total: int, start: int):
+        self.history: list[dict] = []
+        self.file = MetricsLog(out) if out is not None else None
+        self.bar = Progress(progress, total, start)
 
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    def record(self, record: dict, show: bool = True) -> None:
+        self.history.append(record)
+        if self.file:
+            self.file.write(record)
+        if show:
+            self.bar.record(record)
 
+    def latest(self) -> dict:
+        """The latest value of each metric (what a checkpoint records)."""
+        return {k: v for r in self.history for k, v in r.items()}
 
-def build(recipe: Recipe, device="cpu"):
-    """Datasets, statistics and the (untrained) surrogate of a recipe."""
-    d = recipe.data
-    kwargs = dict(history=d["history"], stride=d["stride"], conditioning=tuple(d["conditioning"]))
+    def close(self) -> None:
+        self.bar.close()
+        if self.file:
+            self.file.close()
 
-    def windows(split, horizon):
-        if d["pairs"]:  # Poseidon's (input, target, lead time) pairs; lead time = cond[:, 0]
-            cond = kwargs["conditioning"]
-            return PairDataset(d["store"], split, conditioning=cond, **pairs_of(d))
-        return WindowDataset(d["store"], split, horizon=horizon, **kwargs)
-
-    train = windows(d["train_split"], recipe.horizon)
-    store = open_store(d["store"])
-    if not getattr(store, "periodic", True):  # a Well / PDEBench file with walls or open sides
-        warnings.warn(
-            f"{d['store']}: boundaries {store.spec.get('boundary_conditions')} are not all "
-            "periodic; Fourier-based models (FNO) and the spectral metrics assume they are",
-            stacklevel=2,
+    def diverged(self, step: int, what: str, ckpt_dir: Path):
+        """End the run at the first non-finite value, keeping the last good checkpoint."""
+        self.bar.close()
+        if self.file:
+            self.file.write({"step": step, "error": what})
+            self.file.close()
+        kept = read_config(ckpt_dir).get("step") if (ckpt_dir / "config.json").is_file() else None
+        saved = (
+            f"the last good checkpoint ({ckpt_dir}, step {kept}) is kept"
+            if kept is not None
+            else "no checkpoint was written"
         )
-    valid = None
-    if d["valid_split"] in store.splits:
-        valid = windows(d["valid_split"], 1)
-    channels = train.channels
-    mean = std = None
-    if d["normalize"]:
-        stats = store.statistics(d["train_split"])
-        mean = torch.tensor(np.concatenate([stats[f["name"]]["mean"] for f in train.fields]))
-        std = torch.tensor(np.concatenate([stats[f["name"]]["std"] for f in train.fields]))
-        std = torch.where(std > 0, std, torch.ones_like(std))
-    provenance = {
-        "store": str(d["store"]),
-        "fingerprint": store.attrs["fingerprint"],
-        "dataset": json.loads(store.attrs["spec"]),
-        "pdesurr_version": __version__,
-    }
-    cmap = channel_map.for_store(d["channel_map"], store, recipe.source)
-    if hasattr(store, "close"):
-        store.close()
-    if cmap is not None:  # the model sees the mapped channels, standardised as pretrained
-        channels = cmap.channels
-        if d["normalize"]:
-            mean, std = torch.tensor(channel_map.MEAN), torch.tensor(channel_map.STD)
-    ndim = train.spatial_ndim(train._handle())
-    options = {k: v for k, v in recipe.model.items() if k != "kind"}
-    args = dict(
-        in_channels=d["history"] * channels,
-        out_channels=channels,
-        ndim=ndim,
-        cond_dim=len(d["conditioning"]) + (1 if d["pairs"] else 0),
-        **options,
-    )
-    torch.manual_seed(recipe.train["seed"])
-    if "pretrained" in options:  # a Poseidon checkpoint: pdesurr.models.scot.finetune
-        from pdesurr.models.scot.finetune import load_pretrained
-
-        model, args = load_pretrained(
-            options, args["in_channels"], args["out_channels"], ndim, args["cond_dim"]
+        raise NonFiniteLoss(
+            f"training diverged at step {step}: {what}; {saved}; try a smaller optim.lr, "
+            "a tighter optim.grad_clip or a longer optim.warmup"
         )
-    else:
-        model = MODELS[recipe.model["kind"]](**args)
-    surrogate = Surrogate(
-        model,
-        d["history"],
-        channels,
-        mean.float() if mean is not None else None,
-        std.float() if std is not None else None,
-        d["predict"],
-    ).to(device)
-    config = {
-        "model": {"kind": recipe.model["kind"], "args": args},
-        "data": {
-            "history": d["history"],
-            "channels": channels,
-            "ndim": ndim,
-            "conditioning": d["conditioning"],
-            "predict": d["predict"],
-            "stride": d["stride"],
-            "pairs": None if not d["pairs"] else {**pairs_of(d), "time_scale": train.time_scale},
-            "channel_map": None if cmap is None else cmap.describe(),
-            "mean": None if mean is None else mean.tolist(),
-            "std": None if std is None else std.tolist(),
-            "fields": train.fields,
-        },
-        "recipe": recipe.resolved(),
-        "provenance": provenance,
-    }
-    return train, valid, surrogate, config
 
 
-@torch.no_grad()
-def validate(surrogate: Surrogate, valid: WindowDataset, n: int, device, cmap=None) -> dict:
-    """One-step loss (standardised MSE) and relative L2 (physical) on up to ``n`` windows.
+def write_checkpoint(ckpt_dir: Path, config: dict, state: TrainingState, step: int, data_state,
+                     log: RunLog) -> Path:  # fmt: skip
+    """Save the run at ``step``; non-finite weights end it instead (the last good checkpoint
+    is never overwritten by a bad state)."""
+    weights = state.saved_model.model.state_dict()
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        log.diverged(step, f"non-finite weights ({bad[:3]})", ckpt_dir)
+    meta = {**config, "step": step, "metrics": log.latest()}
+    return save_checkpoint(ckpt_dir, weights, meta, state.state_dict(step, data_state))
 
-    With a channel map ``cmap`` the loss is on the mapped channels less the masked ones,
-    the relative L2 on the store's field (the prediction mapped back)."""
-    surrogate.eval()
-    idx = np.linspace(0, len(valid) - 1, min(n, len(valid))).round().astype(int)
-    mse = rel = 0.0
-    for chunk in np.array_split(idx, max(1, len(idx) // 64)):
-        frames, cond = valid.batch(chunk)
-        frames, cond = frames.to(device), cond.to(device)
-        raw = frames[:, surrogate.history]
-        frames = frames if cmap is None else cmap(frames)
-        window, target = frames[:, : surrogate.history], frames[:, surrogate.history]
-        pred = surrogate(window, cond if cond.shape[1] else None)
-        shape = (1, -1) + (1,) * (target.ndim - 2)
-        z = (pred - target) / surrogate.std.reshape(shape)
-        if cmap is not None:
-            keep = [c for c in range(z.shape[1]) if c not in cmap.masked]
-            z, pred, target = z[:, keep], cmap.inverse(pred), raw
-        mse += float((z**2).mean()) * len(chunk)
-        num = (pred - target).flatten(1).norm(dim=1)
-        rel += float((num / target.flatten(1).norm(dim=1).clamp_min(1e-12)).sum())
-    surrogate.train()
-    return {"valid_loss": mse / len(idx), "valid_rel_l2": rel / len(idx)}
+
+def resume_from(ckpt_dir: Path, config: dict, state: TrainingState, batches) -> tuple[int, list]:
+    """Restore the run saved in ``ckpt_dir``: ``(step to continue from, notes)``."""
+    saved = read_config(ckpt_dir)
+    if saved["model"] != json.loads(json.dumps(config["model"])):
+        raise CheckpointError(
+            f"{ckpt_dir} holds a different model ({saved['model']['kind']}, "
+            f"{saved['model']['args']}); use another train.out or --restart"
+        )
+    notes = check_resume(ckpt_dir, saved, config, RESUME_DEFAULTS)
+    training = load_training_state(ckpt_dir)
+    state.load_state_dict(training, ckpt_dir)
+    batches.load_state_dict(training["ledger"])
+    return int(training["step"]), notes
+
+
+def all_finite(ctx: DistContext, *values: torch.Tensor) -> bool:
+    """Are all ``values`` finite on every rank (so that every rank stops at the same step)."""
+    finite = torch.stack([v.detach().float() for v in values]).isfinite().all()
+    if ctx.active:
+        flag = finite.to(torch.int32)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        finite = flag.bool()
+    return bool(finite)
+
+
+def mean_over_ranks(ctx: DistContext, value: torch.Tensor) -> float:
+    value = value.detach()
+    if ctx.active:
+        torch.distributed.all_reduce(value)
+        value = value / ctx.world
+    return float(value)
+
+
+def due(done: int, every: int, end: int) -> bool:
+    return done % every == 0 or done == end
 
 
 def fit(
@@ -267,62 +206,36 @@ def fit(
     ``batches`` supplies the training data (``next(step) -> (frames, cond)`` or None when
     the stream is exhausted, ``state_dict``, ``load_state_dict``, ``metrics``): by default
     the store's windows (:class:`OfflineBatches`); the online trainer passes its buffer.
+
+    Randomness that torch draws from its global generator (dropout) comes from
+    ``train.seed`` during the run; the caller's random state is restored after it.
     """
-    t, opt_cfg = recipe.train, recipe.optim
-    device = torch.device(t["device"])
-    out = Path(t["out"])
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(torch.Generator().manual_seed(recipe.train.seed).get_state())
+        return _fit(recipe, ctx, progress, stop_after, resume, batches)
+
+
+def _fit(recipe: Recipe, ctx, progress, stop_after, resume, batches) -> FitResult:
+    t, opt = recipe.train, recipe.optim
+    device = torch.device(t.device)
+    out = Path(t.out)
     ckpt_dir = out / "checkpoint"
     train, valid, surrogate, config = build(recipe, device)
     read_ahead = False
     if batches is None:
         source = train.to_memory() if train.nbytes() <= IN_MEMORY_LIMIT else train
-        batches = OfflineBatches(source, opt_cfg["batch_size"], t["seed"], ctx)
+        batches = OfflineBatches(source, opt.batch_size, t.seed, ctx)
         read_ahead = source is train  # per-batch reads from the store: prefetched below
+    state = TrainingState(surrogate, opt)
 
-    params = surrogate.parameters()
-    if opt_cfg["lr_embedding"] is not None or opt_cfg["lr_time"] is not None:
-        from pdesurr.models.scot.finetune import parameter_groups
-
-        params = parameter_groups(
-            surrogate, opt_cfg["lr"], opt_cfg["weight_decay"], opt_cfg["lr_embedding"],
-            opt_cfg["lr_time"])  # fmt: skip
-    optimizer = torch.optim.AdamW(params, lr=opt_cfg["lr"], weight_decay=opt_cfg["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_factor(s, opt_cfg["warmup"], opt_cfg["steps"], opt_cfg["min_lr_ratio"]),
-    )
-    ema = None
-    if opt_cfg["ema"] > 0:
-        ema = AveragedModel(surrogate, multi_avg_fn=get_ema_multi_avg_fn(opt_cfg["ema"]))
-    start = 0
     if resume and ctx.is_main:
         recover(ckpt_dir)  # a crash between the renames of a save left .tmp / .old
     if ctx.active:
         torch.distributed.barrier()
-    notes = []
+    start, notes = 0, []
     if resume and ckpt_dir.exists():
-        saved = read_config(ckpt_dir)
-        if saved["model"] != json.loads(json.dumps(config["model"])):
-            raise CheckpointError(
-                f"{ckpt_dir} holds a different model ({saved['model']['kind']}, "
-                f"{saved['model']['args']}); use another train.out or --restart"
-            )
-        notes = check_resume(ckpt_dir, saved, config, RESUME_DEFAULTS)
-        state = load_training_state(ckpt_dir)
-        try:
-            surrogate.load_state_dict(state["surrogate"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if ema is not None:
-                ema.load_state_dict(state["ema"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(
-                f"{ckpt_dir}/training_state.pt does not fit this run: {str(e).splitlines()[0]}"
-            ) from None
-        torch.set_rng_state(state["rng"])
-        batches.load_state_dict(state["ledger"])
-        start = int(state["step"])
-    end = opt_cfg["steps"] if stop_after is None else min(opt_cfg["steps"], stop_after)
+        start, notes = resume_from(ckpt_dir, config, state, batches)
+    end = opt.steps if stop_after is None else min(opt.steps, stop_after)
     if start >= end:  # never relabel a checkpoint backwards: leave it untouched
         return FitResult(
             step=start,
@@ -330,151 +243,82 @@ def fit(
             notes=[*notes, f"checkpoint already at step {start} \u2265 {end}: nothing to do"],
             nothing_to_do=True,
         )
+
     cmap = channel_map.from_config(config["data"]["channel_map"])
     objective = Objective(surrogate, recipe, cmap)
     runner = DistributedDataParallel(objective) if ctx.active else objective
-    amp = opt_cfg["amp"] and device.type == "cuda"
-
+    amp = opt.amp and device.type == "cuda"
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    log_file = MetricsLog(out) if ctx.is_main else None
-    bar = Progress(progress if ctx.is_main else None, opt_cfg["steps"], start)
-    history = []
+    log = RunLog(out if ctx.is_main else None, progress if ctx.is_main else None, opt.steps, start)
     t_last, samples = time.perf_counter(), 0
-
-    def checkpoint(step, data_state):
-        weights = (ema.module if ema is not None else surrogate).model.state_dict()
-        bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
-        if bad:
-            stop(step, f"non-finite weights ({bad[:3]})")
-        state = {
-            "surrogate": surrogate.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(),
-            "step": step,
-            "ledger": data_state,
-        }
-        if ema is not None:
-            state["ema"] = ema.state_dict()
-        metrics = {k: v for r in history for k, v in r.items()}  # latest value of each
-        return save_checkpoint(
-            ckpt_dir, weights, {**config, "step": step, "metrics": metrics}, state
-        )
-
-    def validation() -> dict:
-        """Validation metrics of the model being saved (the EMA weights when EMA is on)."""
-        return validate(
-            ema.module if ema is not None else surrogate, valid, t["eval_windows"], device, cmap
-        )
-
-    def stop(step, what):
-        """End the run at the first non-finite value, keeping the last good checkpoint."""
-        bar.close()
-        if log_file:
-            log_file.write({"step": step, "error": what})
-            log_file.close()
-        kept = read_config(ckpt_dir).get("step") if (ckpt_dir / "config.json").is_file() else None
-        saved = (
-            f"the last good checkpoint ({ckpt_dir}, step {kept}) is kept"
-            if kept is not None
-            else "no checkpoint was written"
-        )
-        raise NonFiniteLoss(
-            f"training diverged at step {step}: {what}; {saved}; try a smaller optim.lr, "
-            "a tighter optim.grad_clip or a longer optim.warmup"
-        )
-
     if read_ahead:  # after any resume: it reads ahead from the start step
         batches = PrefetchedBatches(
             batches, pin=device.type == "cuda", processes=PREFETCH_PROCESSES
         )
     try:
-        step = start
         for step in range(start, end):
             got = batches.next(step)
             if got is None:  # the stream is exhausted: stop here, with a checkpoint
                 end = step
                 break
-            frames, cond = got  # (b, W, C, *S), (b, n_cond)
-            frames, cond = frames.to(device), cond.to(device)
+            frames, cond = got[0].to(device), got[1].to(device)  # (b, W, C, *S), (b, n_cond)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = runner(frames, cond if cond.shape[1] else None, step)
-            optimizer.zero_grad(set_to_none=True)
+            state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt_cfg["grad_clip"])
-            finite = torch.stack([loss.detach().float(), grad_norm.float()]).isfinite().all()
-            if ctx.active:  # every rank stops at the same step
-                flag = finite.to(torch.int32)
-                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-                finite = flag.bool()
-            if not finite:  # before optimizer.step: the weights stay the last good ones
-                stop(
+            grad_norm = torch.nn.utils.clip_grad_norm_(surrogate.parameters(), opt.grad_clip)
+            if not all_finite(ctx, loss, grad_norm):  # the weights stay the last good ones
+                log.diverged(
                     step + 1,
                     f"non-finite loss ({float(loss.detach()):.3g}) or gradient norm "
                     f"({float(grad_norm):.3g})",
+                    ckpt_dir,
                 )
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(surrogate)
+            state.step()
             samples += len(frames)
 
-            record = None
-            if (step + 1) % t["log_every"] == 0 or step + 1 == end:
-                value = loss.detach()
-                if ctx.active:
-                    torch.distributed.all_reduce(value)
-                    value = value / ctx.world
+            done = step + 1
+            record = {}
+            if due(done, t.log_every, end):
                 now = time.perf_counter()
                 record = {
-                    "step": step + 1,
-                    "loss": float(value),
-                    "lr": scheduler.get_last_lr()[0],
+                    "step": done,
+                    "loss": mean_over_ranks(ctx, loss),
+                    "lr": state.scheduler.get_last_lr()[0],
                     "grad_norm": float(grad_norm),
                     "samples_per_s": samples * ctx.world / (now - t_last),
                     **batches.metrics(),
                 }
                 t_last, samples = now, 0
-            if (
-                ((step + 1) % t["eval_every"] == 0 or step + 1 == end)
-                and valid is not None
-                and ctx.is_main
-            ):
-                record = record or {"step": step + 1}
-                record.update(validation())
-            if record is not None:
-                history.append(record)
-                if log_file:
-                    log_file.write(record)
-                bar.record(record)
-            bar.update(1)
-            ckpt_every = t["checkpoint_every"]
-            if ckpt_every and (step + 1) % ckpt_every == 0 and step + 1 != end:
+            if due(done, t.eval_every, end) and valid is not None and ctx.is_main:
+                record = {"step": done, **record}
+                record.update(validate(state.saved_model, valid, t.eval_windows, device, cmap))
+            if record:
+                log.record(record)
+            log.bar.update(1)
+            if t.checkpoint_every and done % t.checkpoint_every == 0 and done != end:
                 data_state = batches.state_dict()  # on every rank: online trainers gather theirs
                 if ctx.is_main:
-                    checkpoint(step + 1, data_state)
-        if (
-            end > start
-            and ctx.is_main
-            and (not history or "valid_loss" not in history[-1] or history[-1]["step"] != end)
-        ):
+                    write_checkpoint(ckpt_dir, config, state, done, data_state, log)
+
+        last = log.history[-1] if log.history else {}
+        complete = last.get("step") == end and ("valid_loss" in last or valid is None)
+        if end > start and ctx.is_main and not complete:
             # stopped early (the stream ran dry): the final state gets its validation too
-            record = history.pop() if history and history[-1]["step"] == end else {"step": end}
+            record = log.history.pop() if last.get("step") == end else {"step": end}
             record.update(batches.metrics() if len(record) == 1 else {})
             if valid is not None:
-                record.update(validation())
-            history.append(record)
-            if log_file:
-                log_file.write(record)
+                record.update(validate(state.saved_model, valid, t.eval_windows, device, cmap))
+            log.record(record, show=False)
         data_state = batches.state_dict()
-        path = checkpoint(end, data_state) if ctx.is_main else None
+        path = (
+            write_checkpoint(ckpt_dir, config, state, end, data_state, log) if ctx.is_main else None
+        )
         if ctx.active:
             torch.distributed.barrier()
-        bar.close()
-        if log_file:
-            log_file.close()
+        log.close()
     finally:  # the reader worker ends with the run, also when it stops on an error
         if isinstance(batches, PrefetchedBatches):
             batches.close()
-    return FitResult(step=end, history=history, checkpoint=path, notes=notes)
+    return FitResult(step=end, history=log.history, checkpoint=path, notes=notes)

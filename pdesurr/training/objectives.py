@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 
 from pdesurr.checkpoints.surrogate import Surrogate
+from pdesurr.data.windows import shift_window
 from pdesurr.models.scot.loss import poseidon_loss
 
 STEP_SEED_STRIDE = 7_919  # a prime: seeds (seed, step) and (seed + 1, step') rarely collide
@@ -79,10 +80,6 @@ def register(name: str, horizon: Callable[[dict], int], needs: tuple[str, ...] =
     return add
 
 
-def _shift(window: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
-    return torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
-
-
 @register("one_step", horizon=lambda o: 1)
 def one_step(surrogate, window, targets, cond, options, draws):
     return torch.mean((surrogate.step_normalized(window, cond) - targets[:, 0]) ** 2)
@@ -93,7 +90,7 @@ def pushforward(surrogate, window, targets, cond, options, draws):
     k = int(torch.randint(0, options["unroll"], (), generator=draws.generator()))
     with torch.no_grad():
         for _ in range(k):
-            window = _shift(window, surrogate.step_normalized(window, cond))
+            window = shift_window(window, surrogate.step_normalized(window, cond))
     return torch.mean((surrogate.step_normalized(window, cond) - targets[:, k]) ** 2)
 
 
@@ -103,7 +100,7 @@ def unrolled(surrogate, window, targets, cond, options, draws):
     for i in range(options["unroll"]):
         nxt = surrogate.step_normalized(window, cond)
         total = total + torch.mean((nxt - targets[:, i]) ** 2)
-        window = _shift(window, nxt)
+        window = shift_window(window, nxt)
     return total / options["unroll"]
 
 

@@ -22,6 +22,7 @@ received) and the buffer, so a resumed run neither repeats nor skips any.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -31,59 +32,28 @@ from pathlib import Path
 import torch
 
 from pdesurr.checkpoints.files import load_training_state
-from pdesurr.config import ConfigError, check_section
+from pdesurr.config import ConfigError
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.data.windows import WindowSpec
 from pdesurr.stream.buffers import collate, make_buffer
-from pdesurr.stream.ending import WHEN_DONE, StreamEnd, default_when_done
+from pdesurr.stream.ending import StreamEnd
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
-from pdesurr.stream.pairs import stream_window
+from pdesurr.stream.pairs import PairSpec, stream_window
 from pdesurr.stream.producer import chunks_for
 from pdesurr.training.distributed import DistContext
 from pdesurr.training.fit import SINGLE, fit
-from pdesurr.training.recipe import Recipe
+from pdesurr.training.recipe import OnlineSection, Recipe
 
 EXIT_PRODUCER_DIED = 4  # the job ends (MPI_Abort) after a producer rank was declared dead
-
-ONLINE_SCHEMA = {
-    "trajectories": (int, ...),
-    "producers": (int, 1),
-    "buffer": (str, "reservoir"),
-    "capacity": (int, 2000),
-    "watermark": (int, 200),
-    "split": (str, "train"),
-    "device": (str, "cpu"),
-    "producer_timeout": (float, 300.0),
-    "fault": (str | None, None),
-    "trainers": (int, 1),
-    "when_done": (str | None, None),  # pdesurr.stream.ending: "continue" | "stop"
-    "max_reuse": (int, 0),
-}
+CREDIT_SHARE = 4  # a producer's credits: its share of the buffer / CREDIT_SHARE
 
 
-def online_config(recipe: Recipe) -> dict:
-    cfg = check_section(recipe.online or {}, "online", ONLINE_SCHEMA, recipe.source)
-    if not recipe.data["spec"]:
-        raise ConfigError(
-            f"{recipe.source}: data.spec: online training needs the dataset spec to stream"
-        )
-    for key in ("trajectories", "producers", "capacity"):
-        if cfg[key] < 1:
-            raise ConfigError(f"{recipe.source}: online.{key} must be >= 1, got {cfg[key]}")
-    if not 1 <= cfg["watermark"] <= cfg["capacity"]:
-        raise ConfigError(f"{recipe.source}: online.watermark must be in [1, capacity]")
-    cfg["when_done"] = cfg["when_done"] or default_when_done(cfg["buffer"])
-    if cfg["when_done"] not in WHEN_DONE or cfg["max_reuse"] < 0:
-        raise ConfigError(
-            f"{recipe.source}: online.when_done must be one of {list(WHEN_DONE)} and "
-            f"online.max_reuse >= 0, got {cfg['when_done']!r}, {cfg['max_reuse']}"
-        )
-    if recipe.optim["batch_size"] > cfg["capacity"]:
-        raise ConfigError(
-            f"{recipe.source}: optim.batch_size ({recipe.optim['batch_size']}) "
-            f"exceeds online.capacity ({cfg['capacity']})"
-        )
-    return cfg
+def online_config(recipe: Recipe) -> OnlineSection:
+    """The recipe's ``[online]`` section (checked with the recipe), ``when_done`` resolved."""
+    if recipe.online is None:
+        raise ConfigError(f"{recipe.source}: [online]: an online run needs the table")
+    return dataclasses.replace(recipe.online, when_done=recipe.online.end_policy)
 
 
 def parse_fault(text: str | None) -> dict[int, int]:
@@ -217,30 +187,31 @@ def run_online(
     """Train online: producers are threads, or, with ``comm`` (several MPI ranks), rank 0
     trains and the other ranks produce."""
     cfg = online_config(recipe)
-    if comm is not None and comm.Get_size() > 1:
-        return _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log)
-    spec = DatasetSpec.load(recipe.data["spec"])
-    recipe.data["train_split"] = recipe.data["valid_split"]  # shapes and statistics
+    spec = DatasetSpec.load(recipe.data.spec)
+    # the held-out store gives the shapes and statistics: its valid split stands for train
+    held_out = recipe.with_data(train_split=recipe.data.valid_split)
     window = stream_window(recipe.data, recipe.horizon, spec)  # windows, or pairs
-    buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], recipe.train["seed"])
-    end = StreamEnd(cfg["when_done"], cfg["max_reuse"], log)
+    if comm is not None and comm.Get_size() > 1:
+        return _run_online_mpi(held_out, cfg, spec, window, comm, progress, stop_after, resume, log)
+    buffer = make_buffer(**cfg.buffer_config(), seed=recipe.train.seed)
+    end = StreamEnd(cfg.when_done, cfg.max_reuse, log)
     end.configure(buffer)
     ledger = Ledger()
-    resumed = resume and restore(Path(recipe.train["out"]), ledger, buffer) is not None
+    resumed = resume and restore(Path(recipe.train.out), ledger, buffer) is not None
     exclude = frozenset(ledger.done | set(ledger.diverged))
-    chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
-    assignments = [chunks[p :: cfg["producers"]] for p in range(cfg["producers"])]
+    chunks = chunks_for(spec, cfg.split, cfg.trajectories)
+    assignments = [chunks[p :: cfg.producers] for p in range(cfg.producers)]
     transport = ThreadTransport(
         spec,
-        cfg["split"],
+        cfg.split,
         assignments,
         window,
         buffer,
         ledger,
         skip=ledger.in_flight(),
         exclude=exclude,
-        device=cfg["device"],
-        fail_after=parse_fault(cfg["fault"]),
+        device=cfg.device,
+        fail_after=parse_fault(cfg.fault),
     )
     if resumed:
         log(
@@ -248,9 +219,9 @@ def run_online(
             f"flight, {len(buffer)} samples in the buffer"
         )
     transport.start()
-    batches = OnlineBatches(buffer, ledger, transport, recipe.optim["batch_size"], end=end)
+    batches = OnlineBatches(buffer, ledger, transport, recipe.optim.batch_size, end=end)
     try:
-        result = fit(recipe, ctx, progress, stop_after, resume, batches=batches)
+        result = fit(held_out, ctx, progress, stop_after, resume, batches=batches)
     finally:
         transport.stop()
     for p, why in ledger.dead.items():
@@ -260,35 +231,44 @@ def run_online(
     return result, ledger
 
 
-def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
+def _run_online_mpi(
+    recipe: Recipe,
+    cfg: OnlineSection,
+    spec: DatasetSpec,
+    window: WindowSpec | PairSpec,
+    comm,
+    progress,
+    stop_after,
+    resume,
+    log,
+):
     """Ranks ``0 .. T-1`` train (DDP among them when ``T > 1``), the others produce;
     producer ``p`` feeds trainer ``p mod T``."""
     from pdesurr.stream.mpi import MPIReceiver, run_producer
     from pdesurr.training.distributed import init_from_mpi, shutdown
 
     rank, size = comm.Get_rank(), comm.Get_size()
-    n_trainers = cfg["trainers"]
+    n_trainers = cfg.trainers
     if not 1 <= n_trainers < size:
         raise ConfigError(f"online.trainers = {n_trainers} leaves no producer among {size} ranks")
-    spec = DatasetSpec.load(recipe.data["spec"])
-    recipe.data["train_split"] = recipe.data["valid_split"]
-    window = stream_window(recipe.data, recipe.horizon, spec)  # windows, or pairs
     n_producers = size - n_trainers
-    credits = max(1, cfg["capacity"] // max(1, -(-n_producers // n_trainers)) // 4)
-    channels = sum(f.channels for f in spec.build_batch(cfg["split"], 0, 1)[0].fields)
-    sample_shape = (recipe.data["history"] + recipe.horizon, channels, *spec.output_shape)
+    # each producer may have a quarter of its share of the trainer's buffer in flight
+    credits = max(1, cfg.capacity // max(1, -(-n_producers // n_trainers)) // CREDIT_SHARE)
+    channels = sum(f.channels for f in spec.build_batch(cfg.split, 0, 1)[0].fields)
+    # a window's frames, or a pair's two (history 1 + horizon 1)
+    sample_shape = (recipe.data.history + recipe.horizon, channels, *spec.output_shape)
     is_trainer = rank < n_trainers
     # who is where: mpiexec reports a crashed process by PID and host, this maps it to a rank
     places = comm.gather((os.getpid(), socket.gethostname()), root=0)
     if rank == 0:
-        every = recipe.train["checkpoint_every"]
+        every = recipe.train.checkpoint_every
         saved = f"every {every} steps" if every else "at the end only (train.checkpoint_every = 0)"
         roles = ", ".join(
             f"{r} {'trainer' if r < n_trainers else 'producer'} (pid {pid} on {host})"
             for r, (pid, host) in enumerate(places)
         )
         log(
-            f"online MPI job, ranks: {roles}; checkpoints to {recipe.train['out']} {saved}; "
+            f"online MPI job, ranks: {roles}; checkpoints to {recipe.train.out} {saved}; "
             "if a rank crashes, mpiexec ends the job naming its pid: run the same command "
             "to resume from the last checkpoint"
         )
@@ -296,12 +276,11 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
     sub = comm.Split(0 if is_trainer else 1, rank)
     buffer = ledger = merged = None
     if is_trainer:
-        seed = recipe.train["seed"] + rank
-        buffer = make_buffer(cfg["buffer"], cfg["capacity"], cfg["watermark"], seed)
-        StreamEnd(cfg["when_done"], cfg["max_reuse"]).configure(buffer)
+        buffer = make_buffer(**cfg.buffer_config(), seed=recipe.train.seed + rank)
+        StreamEnd(cfg.when_done, cfg.max_reuse).configure(buffer)
         ledger = Ledger()
         if resume:
-            merged = restore(Path(recipe.train["out"]), ledger, buffer, rank, n_trainers)
+            merged = restore(Path(recipe.train.out), ledger, buffer, rank, n_trainers)
     plan = None  # (windows received per in-flight trajectory, trajectories to leave out)
     if merged is not None:
         plan = (merged.in_flight(), sorted(merged.done | set(merged.diverged)))
@@ -309,27 +288,27 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
             log(f"resuming: {len(merged.done)} trajectories complete, {len(plan[0])} in flight")
     skip, exclude = comm.bcast(plan, root=0) or ({}, [])
     exclude = frozenset(exclude)
-    chunks = chunks_for(spec, cfg["split"], cfg["trajectories"])
-    fault = parse_fault(cfg["fault"])
+    chunks = chunks_for(spec, cfg.split, cfg.trajectories)
+    fault = parse_fault(cfg.fault)
     if not is_trainer:
         p = rank - n_trainers
         run_producer(
             comm,
             p % n_trainers,
             spec,
-            cfg["split"],
+            cfg.split,
             chunks[p::n_producers],
             window,
             sample_shape,
             credits,
             skip,
             exclude,
-            cfg["device"],
+            cfg.device,
             fault.get(p),
         )
         return None, None
     mine = [n_trainers + p for p in range(n_producers) if p % n_trainers == rank]
-    ctx = init_from_mpi(sub, recipe.train["device"]) if n_trainers > 1 else SINGLE
+    ctx = init_from_mpi(sub, recipe.train.device) if n_trainers > 1 else SINGLE
 
     def declared_dead(p, why):  # said at once, flushed: the job may end abruptly later
         log(
@@ -346,13 +325,12 @@ def _run_online_mpi(recipe, cfg, comm, progress, stop_after, resume, log):
         sample_shape,
         len(window.conditioning),
         credits,
-        cfg["producer_timeout"],
+        cfg.producer_timeout,
         on_dead=declared_dead,
     ).start()
-    end = StreamEnd(cfg["when_done"], cfg["max_reuse"], log if rank == 0 else lambda m: None)
-    batches = OnlineBatches(
-        buffer, ledger, receiver, recipe.optim["batch_size"] // ctx.world, ctx, end
-    )
+    end = StreamEnd(cfg.when_done, cfg.max_reuse, log if rank == 0 else lambda m: None)
+    share = recipe.optim.batch_size // ctx.world
+    batches = OnlineBatches(buffer, ledger, receiver, share, ctx, end)
     try:
         result = fit(
             recipe, ctx, progress if rank == 0 else None, stop_after, resume, batches=batches

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.config import DTYPES
 from pdesurr.physics import NETWORKS
 from pdesurr.physics.derivatives import derivatives_autograd
 from pdesurr.physics.lagrangian import LagrangianNetwork, speed_scale
@@ -45,12 +46,10 @@ from pdesurr.physics.lagrangian import residuals as lagrangian_residuals
 from pdesurr.physics.reference import Reference, load_reference
 from pdesurr.physics.solution import PINNSolution, predict, rel_l2, stitch
 from pdesurr.training.causal import EpsSchedule, causal_weights
-from pdesurr.training.fit import lr_factor
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.physics_checkpoint import load_state, network_args, save_pinn
 from pdesurr.training.physics_recipe import PhysicsRecipe, residual_from_reference
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+from pdesurr.training.state import lr_factor
 
 
 @dataclass

@@ -24,8 +24,9 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdesurr.config import ConfigError, _suggest, check_kwargs, check_section, load_toml
+from pdesurr.config import ConfigError, check_kwargs, load_toml
 from pdesurr.physics import ENGINES, NETWORKS, RESIDUALS
+from pdesurr.sections import check_section, suggest
 from pdesurr.training.recipe import find_recipe
 
 METHODS = ("plain", "causal", "lagrangian")
@@ -102,7 +103,7 @@ class PhysicsRecipe:
         known = ["physics", "pde", "network", "optim", "train"]
         for key in raw:
             if key not in known:
-                raise ConfigError(f"{source}: unknown section [{key}]{_suggest(key, known)}")
+                raise ConfigError(f"{source}: unknown section [{key}]{suggest(key, known)}")
         phys = check_section(raw.get("physics", {}), "physics", SCHEMA["physics"], source)
         causal = check_section(phys.pop("causal"), "physics.causal", SCHEMA["causal"], source)
         lag = check_section(

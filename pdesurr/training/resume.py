@@ -44,14 +44,17 @@ def _flatten(value, prefix: str = "") -> dict:
 
 
 def schema_defaults(*schemas: dict) -> dict:
-    """``{"section.key": default}`` of recipe schemas (``{section: {key: (type, default)}}``;
-    required keys, default ``...``, have none)."""
+    """``{"section.key": default}`` of recipe schemas: ``{section: Section class}`` or
+    ``{section: {key: (type, default)}}`` (required keys, default ``...``, have none)."""
     out = {}
     for schema in schemas:
         for section, keys in schema.items():
-            for key, (_, default) in keys.items():
-                if default is not ...:
-                    out[f"{section}.{key}"] = json.loads(json.dumps(default, default=str))
+            if isinstance(keys, dict):
+                keys = {k: d for k, (_, d) in keys.items() if d is not ...}
+            else:
+                keys = keys.defaults()
+            for key, default in keys.items():
+                out[f"{section}.{key}"] = json.loads(json.dumps(default, default=str))
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from pdesurr.training.distributed import DistContext
+
 # a prime far above any epoch count: (seed, epoch) and (seed + 1, epoch') never share a seed
 EPOCH_SEED_STRIDE = 1_000_003
 
@@ -35,3 +37,26 @@ class StepSampler:
             reps = -(-self.batch_size // self.n)
             global_batch = self._perm.repeat(reps)[: self.batch_size]
         return global_batch[self.rank :: self.world].tolist()
+
+
+class OfflineBatches:
+    """Batches of a store's windows: the stateless sampler makes step ``s`` reproducible."""
+
+    kind = "offline"
+
+    def __init__(self, source, batch_size: int, seed: int, ctx: DistContext):
+        self.source = source
+        self.sampler = StepSampler(len(source), batch_size, seed, ctx.rank, ctx.world)
+        self.seed = seed
+
+    def next(self, step: int):
+        return self.source.batch(self.sampler.batch(step))
+
+    def metrics(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"kind": "offline", "sampler_seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

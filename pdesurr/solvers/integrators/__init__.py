@@ -15,5 +15,15 @@ INTEGRATORS: dict[str, type[Integrator]] = {
     "rk4": RK4,
     "ab3": AB3,
 }
+DEFAULT_INTEGRATOR = "etdrk4"  # what a preset without [integrator] kind gets
 
-__all__ = ["AB3", "ETDRK1", "ETDRK2", "ETDRK4", "INTEGRATORS", "RK4", "Integrator"]
+__all__ = [
+    "AB3",
+    "DEFAULT_INTEGRATOR",
+    "ETDRK1",
+    "ETDRK2",
+    "ETDRK4",
+    "INTEGRATORS",
+    "RK4",
+    "Integrator",
+]

@@ -14,8 +14,7 @@ stepper after each step, which is exactly pyqg's ``qh_new = filtr * (qh + ...)``
 
 from __future__ import annotations
 
-from pdesurr.solvers.integrators.base import Integrator
-from pdesurr.solvers.integrators.etdrk import _h
+from pdesurr.solvers.integrators.base import Integrator, step_size
 from pdesurr.solvers.integrators.rk4 import RK4
 
 
@@ -27,7 +26,7 @@ class AB3(Integrator):
         if startup not in ("euler", "rk4"):
             raise ValueError(f"AB3 startup must be 'euler' or 'rk4', got {startup!r}")
         self.startup = startup
-        self.h = _h(dt, linear)
+        self.h = step_size(dt, linear)
         self._rk4 = RK4(linear, nonlinear, dt) if startup == "rk4" else None
 
     def rhs(self, u_hat):

@@ -14,6 +14,15 @@ from typing import Any, ClassVar
 import torch
 
 
+def step_size(dt, like: torch.Tensor):
+    """``dt`` as a float, or a per-sample ``(B,)`` tensor shaped to broadcast like ``like``
+    in ``like``'s real precision (so float32 states are not promoted)."""
+    if isinstance(dt, torch.Tensor) and dt.ndim == 1:
+        real = like.real.dtype if like.is_complex() else like.dtype
+        return dt.to(device=like.device, dtype=real).reshape(-1, *([1] * (like.ndim - 1)))
+    return float(dt)
+
+
 class Integrator(ABC):
     order: ClassVar[int]
 

@@ -21,17 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from pdesurr.solvers.integrators.base import Integrator
+from pdesurr.solvers.integrators.base import Integrator, step_size
 from pdesurr.solvers.integrators.phi import cast_like, contour_mean, linear_times_dt
-
-
-def _h(dt, like: torch.Tensor):
-    """``dt`` as a float, or a per-sample ``(B,)`` tensor shaped to broadcast like ``like``
-    in ``like``'s real precision (so float32 states are not promoted)."""
-    if isinstance(dt, torch.Tensor) and dt.ndim == 1:
-        real = like.real.dtype if like.is_complex() else like.dtype
-        return dt.to(device=like.device, dtype=real).reshape(-1, *([1] * (like.ndim - 1)))
-    return float(dt)
 
 
 class ETDRK1(Integrator):
@@ -40,7 +31,7 @@ class ETDRK1(Integrator):
     def __init__(self, linear, nonlinear, dt):
         super().__init__(linear, nonlinear, dt)
         z = linear_times_dt(linear, dt)
-        h = _h(dt, z)
+        h = step_size(dt, z)
         self.E = cast_like(torch.exp(z), linear)
         self.phi1 = cast_like(h * contour_mean(z, lambda w: torch.expm1(w) / w), linear)
 
@@ -54,7 +45,7 @@ class ETDRK2(Integrator):
     def __init__(self, linear, nonlinear, dt):
         super().__init__(linear, nonlinear, dt)
         z = linear_times_dt(linear, dt)
-        h = _h(dt, z)
+        h = step_size(dt, z)
         self.E = cast_like(torch.exp(z), linear)
         self.phi1 = cast_like(h * contour_mean(z, lambda w: torch.expm1(w) / w), linear)
         self.phi2 = cast_like(h * contour_mean(z, lambda w: (torch.expm1(w) - w) / w**2), linear)
@@ -71,7 +62,7 @@ class ETDRK4(Integrator):
     def __init__(self, linear, nonlinear, dt):
         super().__init__(linear, nonlinear, dt)
         z = linear_times_dt(linear, dt)
-        h = _h(dt, z)
+        h = step_size(dt, z)
 
         def f1(w):
             return (-4 - w + torch.exp(w) * (4 - 3 * w + w**2)) / w**3

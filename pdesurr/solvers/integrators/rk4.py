@@ -7,8 +7,7 @@ for non-stiff problems and the start-up of :class:`~pdesurr.solvers.integrators.
 
 from __future__ import annotations
 
-from pdesurr.solvers.integrators.base import Integrator
-from pdesurr.solvers.integrators.etdrk import _h
+from pdesurr.solvers.integrators.base import Integrator, step_size
 
 
 class RK4(Integrator):
@@ -16,7 +15,7 @@ class RK4(Integrator):
 
     def __init__(self, linear, nonlinear, dt):
         super().__init__(linear, nonlinear, dt)
-        self.h = _h(dt, linear)
+        self.h = step_size(dt, linear)
         self.lin = linear
 
     def rhs(self, u_hat):
