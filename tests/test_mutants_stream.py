@@ -386,3 +386,17 @@ def test_replay_is_seeded_and_only_after_close():
 
     assert order(4) == order(4)
     assert len({str(order(s)) for s in range(5)}) > 1
+
+
+def test_throttle_time_adds_up_every_blocked_put():
+    import time
+
+    buf = FIFOBuffer(1)
+    buf.put(sample(0))
+    t0 = time.perf_counter()
+    assert not buf.put(sample(1), timeout=0.05)  # full: blocks 0.05 s, then gives up
+    assert not buf.put(sample(1), timeout=0.03)
+    elapsed = time.perf_counter() - t0
+    # both waits are counted (a wait never ends before its timeout), never more than the
+    # wall time that passed
+    assert 0.075 <= buf.throttle_time <= elapsed
