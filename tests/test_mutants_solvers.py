@@ -784,3 +784,77 @@ def test_qg_baroclinic_mode_is_the_fastest_phillips_mode(mode):
     default = pde.initial_condition("baroclinic_mode", 1)
     kd = 2 * math.pi * 4 / L  # defaults: mode (4, 0), amplitude 1e-7
     assert torch.allclose(default[0, 0], 1e-7 * torch.cos(kd * x), atol=1e-12 * 1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs,key",
+    [
+        ({"viscosity": "thin"}, "viscosity"),
+        ({"drag": [0.1, float("nan")]}, "drag"),
+        ({"forcing_amplitude": "big"}, "forcing_amplitude"),
+        ({"forcing_amplitude": float("inf")}, "forcing_amplitude"),
+        # an odd grid: k_f = 16 is not below 33 // 2 = 16, refused before the grid is
+        ({"resolution": 33, "forcing_wavenumber": 16}, "forcing_wavenumber"),
+    ],
+)
+def test_ns_per_sample_errors_name_their_key(kwargs, key):
+    from pdesurr.solvers import NavierStokes2D
+
+    with pytest.raises(ParameterError) as info:
+        NavierStokes2D(**kwargs)
+    assert info.value.key == key
+
+
+def test_ns_laminar_keeps_a_scalar_amplitude_in_float64():
+    from pdesurr.solvers import NavierStokes2D
+
+    side, a, nu = 2 * math.pi, 0.1, 0.3  # 0.1 is not a float32 number
+    pde = NavierStokes2D(
+        resolution=8, forcing="kolmogorov", forcing_wavenumber=1, forcing_amplitude=a, viscosity=nu
+    )
+    w = pde.initial_condition("laminar", 1)
+    y = (torch.arange(8, dtype=torch.float64) * side / 8).reshape(-1, 1)
+    want = a * -torch.cos(y) / nu * torch.ones(8, 8)  # k_f = 1 on 2 pi
+    # float64 throughout: a float32 amplitude would be off by ~1e-8 relative
+    assert torch.allclose(w[0, 0], want, rtol=1e-14, atol=1e-15)
+
+
+def test_qg_invariants_of_two_layers_in_closed_form():
+    """psi_n = c_n cos(kx + ly) in both layers, q built from pyqg's PV formula written here:
+    KE_n = c_n^2 K / 4, APE = (c_1 - c_2)^2 / 2 / (2 rd^2) delta / (1 + delta)^2,
+    enstrophy_n = <q_n^2> / 2 = q_amp_n^2 / 4."""
+    from pdesurr.solvers import QuasiGeostrophic
+
+    L, rd, delta = 1e6, 3e4, 0.4
+    pde = QuasiGeostrophic(nx=16, ny=16, L=L, rd=rd, delta=delta)
+    f1 = 1 / (rd**2 * (1 + delta))
+    f2 = delta * f1
+    k, l = 2 * math.pi * 2 / L, 2 * math.pi * 1 / L
+    kk = k * k + l * l
+    c1, c2 = 5e3, -2e3
+    y, x = pde.grid.meshgrid()
+    phase = torch.cos(k * x + l * y)
+    qa1, qa2 = -kk * c1 + f1 * (c2 - c1), -kk * c2 + f2 * (c1 - c2)
+    q = torch.stack([qa1 * phase, qa2 * phase])[None] * 1e4  # O(1e-3) PV
+    c1, c2, qa1, qa2 = c1 * 1e4, c2 * 1e4, qa1 * 1e4, qa2 * 1e4
+    inv = pde.invariants(q)
+    # single Fourier modes: round-off only
+    assert float(inv["kinetic_energy_1"][0]) == pytest.approx(c1 * c1 * kk / 4, rel=1e-10, abs=0)
+    assert float(inv["kinetic_energy_2"][0]) == pytest.approx(c2 * c2 * kk / 4, rel=1e-10, abs=0)
+    ape = (c1 - c2) ** 2 / 2 / (2 * rd**2) * delta / (1 + delta) ** 2
+    assert float(inv["potential_energy"][0]) == pytest.approx(ape, rel=1e-10, abs=0)
+    ens1, ens2 = qa1 * qa1 / 4, qa2 * qa2 / 4
+    assert float(inv["potential_enstrophy_1"][0]) == pytest.approx(ens1, rel=1e-12, abs=0)
+    assert float(inv["potential_enstrophy_2"][0]) == pytest.approx(ens2, rel=1e-12, abs=0)
+    assert all(v.shape == (1,) for v in inv.values())
+    wn, e, labels = pde.energy_spectrum(q)
+    assert e.shape == (1, 2, len(wn)) and len(labels) == 2
+    assert float(e[0, 0].sum()) == pytest.approx(c1 * c1 * kk / 4, rel=1e-10, abs=0)
+
+
+def test_qg_velocity_on_the_input_device():
+    from pdesurr.solvers import QuasiGeostrophic
+
+    q = torch.zeros(1, 2, 8, 8, dtype=torch.float64, device="meta")
+    vel = QuasiGeostrophic(nx=8).velocity(q)  # "meta" stands in for CUDA: no data needed
+    assert vel.device == q.device and vel.shape == (1, 2, 2, 8, 8)
