@@ -20,7 +20,24 @@ from safetensors.torch import load_file, save_file
 import pdesurr
 from pdesurr.models import MODELS
 
-try:  # after issue 10's move of the checkpoint code below training/
+try:  # the single module training/checkpoint.py
+    from pdesurr.training import checkpoint as ck
+    from pdesurr.training.checkpoint import (
+        FORMAT,
+        READERS,
+        CheckpointError,
+        build_model,
+        checkpoint_format,
+        file_hash,
+        load_surrogate,
+        load_training_state,
+        load_weights,
+        read_config,
+        recover,
+        save_checkpoint,
+        verify_file,
+    )
+except ImportError:  # after issue 10's move of the checkpoint code to pdesurr/checkpoints/
     from pdesurr.checkpoints import files as ck
     from pdesurr.checkpoints.files import (
         FORMAT,
@@ -38,23 +55,6 @@ try:  # after issue 10's move of the checkpoint code below training/
         checkpoint_format,
         load_surrogate,
         read_config,
-    )
-except ImportError:  # the single module training/checkpoint.py
-    from pdesurr.training import checkpoint as ck
-    from pdesurr.training.checkpoint import (
-        FORMAT,
-        READERS,
-        CheckpointError,
-        build_model,
-        checkpoint_format,
-        file_hash,
-        load_surrogate,
-        load_training_state,
-        load_weights,
-        read_config,
-        recover,
-        save_checkpoint,
-        verify_file,
     )
 
 ARGS = {"in_channels": 2, "out_channels": 1, "ndim": 1, "modes": 2, "width": 4, "layers": 1}
