@@ -17,6 +17,10 @@ from pdesurr.stream.buffers import (
     make_buffer,
 )
 
+# every test takes milliseconds: a blocked put/get_batch (a deadlock bug, or a mutant)
+# fails after 5 s instead of hanging the run
+pytestmark = pytest.mark.timeout(5)
+
 
 def sample(i: int) -> Sample:
     # the id is written into the frames so that content, not just metadata, is checked

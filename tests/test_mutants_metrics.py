@@ -60,3 +60,21 @@ def test_an_unknown_objective_names_itself_and_the_choices():
     with pytest.raises(ValueError, match=r"unknown objective 'nope'; choose from \['") as e:
         objectives.loss("nope", None, torch.zeros(1, 2, 1, 4), None, 1, {}, 0, 0)
     assert all(name in str(e.value) for name in objectives.OBJECTIVES)
+
+
+def test_register_adds_an_objective_under_its_name(monkeypatch):
+    # called here, not at import: mutmut switches mutants at call time, so the registry's
+    # import-time decorations alone never exercise a mutated ``register``
+    monkeypatch.setattr(objectives, "OBJECTIVES", dict(objectives.OBJECTIVES))
+
+    def toy(surrogate, window, targets, cond, options, draws):
+        return torch.zeros(())
+
+    def horizon(options):
+        return 3
+
+    assert objectives.register("toy_objective", horizon, needs=("stats",))(toy) is toy
+    entry = objectives.OBJECTIVES["toy_objective"]
+    assert entry == objectives.Objective("toy_objective", toy, horizon, frozenset({"stats"}))
+    assert objectives.register("plain", horizon)(toy) is toy
+    assert objectives.OBJECTIVES["plain"].needs == frozenset()

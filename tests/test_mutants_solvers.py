@@ -451,3 +451,410 @@ def test_qg_inversion_is_zero_on_the_mean_mode():
 
     a = QuasiGeostrophic(nx=8).inversion_matrix()
     assert a.shape == (2, 2, 8, 5) and torch.equal(a[:, :, 0, 0], torch.zeros(2, 2, dtype=a.dtype))
+
+
+# --- Navier-Stokes: constructor, parameters and initial conditions --------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"forcing": "gravity"}, "forcing: must be one of ('none', 'kolmogorov'), got 'gravity'"),
+        ({"resolution": 32, "forcing_wavenumber": 16}, "must be an integer in [1, resolution/2)"),
+        ({"resolution": 32, "forcing_wavenumber": 0}, "forcing_wavenumber: must be an integer"),
+        ({"resolution": 32, "forcing_wavenumber": 2.0}, "resolution/2), got 2.0"),
+        (
+            {"resolution": 6, "forcing_wavenumber": 2},
+            "resolution: must be an even integer >= 8, got 6",
+        ),
+        ({"resolution": 34.0, "forcing_wavenumber": 2}, "resolution: must be an even integer"),
+        ({"resolution": 33}, "resolution: must be an even integer >= 8, got 33"),
+        ({"length": "two pi"}, "length: expected a length (a number or a multiple of pi"),
+        ({"length": -1.0}, "length: must be > 0, got -1.0"),
+        ({"length": 0}, "length: must be > 0, got 0"),
+    ],
+)
+def test_ns_constructor_messages(kwargs, msg):
+    from pdesurr.solvers import NavierStokes2D
+
+    with pytest.raises(ParameterError) as info:
+        NavierStokes2D(**kwargs)
+    assert msg in str(info.value) and str(info.value).split(":")[0] == info.value.key
+    assert info.value.__cause__ is None
+
+
+def test_ns_boundary_arguments_and_parameters():
+    from pdesurr.solvers import NavierStokes2D
+
+    NavierStokes2D(resolution=8, forcing_wavenumber=3)  # the smallest grid, k_f < N/2
+    NavierStokes2D(resolution=32, forcing_wavenumber=15)
+    NavierStokes2D(resolution=32, forcing_wavenumber=1)
+    pde = NavierStokes2D(
+        resolution=16,
+        length="4pi",
+        viscosity=0.02,
+        drag=0.1,
+        forcing="kolmogorov",
+        forcing_wavenumber=3,
+        forcing_amplitude=2.5,
+        dealias=0,
+    )
+    assert pde.parameters() == {
+        "resolution": 16,
+        "length": 4 * math.pi,
+        "viscosity": 0.02,
+        "drag": 0.1,
+        "forcing": "kolmogorov",
+        "forcing_wavenumber": 3,
+        "forcing_amplitude": 2.5,
+        "dealias": False,
+    }
+    assert pde.dealias is False and pde.name == "navier_stokes_2d"
+    assert pde.grid.shape == (16, 16) and pde.grid.length == (4 * math.pi, 4 * math.pi)
+    assert [f.name for f in pde.fields] == ["vorticity"] and pde.channels == 1
+    assert pde.fields[0].long_name == "relative vorticity" and pde.fields[0].units == "1/time"
+    defaults = NavierStokes2D().parameters()
+    assert defaults == {
+        "resolution": 128,
+        "length": 2 * math.pi,
+        "viscosity": 1e-3,
+        "drag": 0.0,
+        "forcing": "none",
+        "forcing_wavenumber": 4,
+        "forcing_amplitude": 1.0,
+        "dealias": True,
+    }
+    per = NavierStokes2D(resolution=8, forcing_wavenumber=1, viscosity=[0.1, 0.2], drag=[0, 1])
+    assert per.viscosity.tolist() == [0.1, 0.2] and per.drag.tolist() == [0.0, 1.0]
+    amp = NavierStokes2D(resolution=8, forcing_wavenumber=1, forcing_amplitude=[1, -2])
+    assert amp.forcing_amplitude.tolist() == [1.0, -2.0]
+    with pytest.raises(ParameterError, match="viscosity"):
+        NavierStokes2D(viscosity=[0.1, -0.1])
+    with pytest.raises(ParameterError, match="drag"):
+        NavierStokes2D(drag=[0.1, -0.1])
+
+
+def test_ns_taylor_green_and_laminar_closed_forms():
+    from pdesurr.solvers import NavierStokes2D
+
+    n, side = 16, 3.0
+    pde = NavierStokes2D(
+        resolution=n,
+        length=side,
+        viscosity=[0.1, 0.2],
+        drag=[0.05, 0.0],
+        forcing="kolmogorov",
+        forcing_wavenumber=2,
+        forcing_amplitude=[1.0, -3.0],
+    )
+    assert sorted(pde.initial_conditions()) == ["laminar", "random", "taylor_green"]
+    c = torch.arange(n, dtype=torch.float64) * side / n
+    y, x = c.reshape(-1, 1), c.reshape(1, -1)  # y on axis -2, x on the last axis
+    k = 2 * math.pi * 3 / side
+    w = pde.initial_condition("taylor_green", 2, wavenumber=3, amplitude=0.5)
+    assert w.shape == (2, 1, n, n) and w.dtype == torch.float64
+    want = 0.5 * 2 * k * torch.sin(k * x) * torch.sin(k * y)
+    assert torch.allclose(w[1, 0], want, atol=1e-14)  # closed form: round-off only
+    w[0] += 1  # a real batch, not a view of one field
+    assert torch.allclose(w[1, 0], want, atol=1e-14)
+    k1 = 2 * math.pi * 1 / side
+    default = pde.initial_condition("taylor_green", 1)
+    assert torch.allclose(default[0, 0], 2 * k1 * torch.sin(k1 * x) * torch.sin(k1 * y))
+
+    lam = pde.initial_condition("laminar", 2)
+    kf = 2 * math.pi * 2 / side
+    for i, (nu, alpha, a) in enumerate([(0.1, 0.05, 1.0), (0.2, 0.0, -3.0)]):
+        # omega = A f / (nu k_f^2 + alpha), f = -k_f cos(k_f y): the steady laminar flow
+        want = a * (-kf * torch.cos(kf * y)) / (nu * kf * kf + alpha) * torch.ones(n, n)
+        assert torch.allclose(lam[i, 0], want, rtol=1e-13, atol=1e-13)
+    lam[0] += 1
+    assert not torch.allclose(lam[0], lam[1])
+
+    drag_only = NavierStokes2D(
+        resolution=8, forcing="kolmogorov", forcing_wavenumber=1, viscosity=0.0, drag=0.5
+    )
+    drag_only.initial_condition("laminar", 1)  # nu = 0 is fine with drag > 0
+    still = NavierStokes2D(resolution=8, forcing="kolmogorov", forcing_wavenumber=1, viscosity=0)
+    with pytest.raises(ParameterError) as info:
+        still.initial_condition("laminar", 1)
+    assert str(info.value) == "viscosity: laminar flow needs nu or drag > 0"
+    with pytest.raises(ParameterError) as info:
+        NavierStokes2D(resolution=8, forcing_wavenumber=1).initial_condition("laminar", 1)
+    assert str(info.value) == "initial.kind: laminar needs kolmogorov forcing"
+
+
+@pytest.mark.parametrize("side", [2 * math.pi, 1.0])
+def test_ns_random_field_is_the_filtered_spectrum(side):
+    """w_hat = FFT(noise) sqrt(k E(k)), E(k) = k^4 exp(-2 (k/k_p)^2) in mode numbers, cut by
+    the 2/3 rule, then scaled: rebuilt here from the same normal draws with NumPy's FFT."""
+    import numpy as np
+
+    from pdesurr.solvers import NavierStokes2D
+
+    n, kp = 24, 3.0
+    pde = NavierStokes2D(resolution=n, length=side)
+    w = pde.initial_condition("random", 2, torch.Generator().manual_seed(5), peak_wavenumber=kp)
+    noise = torch.randn(2, 1, n, n, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    m = np.fft.fftfreq(n, 1 / n)
+    my, mx = m.reshape(-1, 1), np.abs(m).reshape(1, -1)
+    kmag = np.sqrt(mx**2 + my**2)
+    amp = np.sqrt(kmag**4 * np.exp(-2 * (kmag / kp) ** 2) * kmag)
+    keep = (np.abs(my) <= (n - 1) // 3) & (mx <= (n - 1) // 3)  # the 2/3 rule, square
+    want = np.fft.ifft2(np.fft.fft2(noise.numpy()) * amp * keep).real
+    got = w.numpy()
+    for i in range(2):  # equal up to the energy scaling, which the next lines check
+        scale = np.sum(got[i] * want[i]) / np.sum(want[i] ** 2)
+        assert np.allclose(got[i], scale * want[i], atol=1e-12 * np.abs(got[i]).max())
+        assert scale > 0
+    # default energy 0.5: <u^2 + v^2>/2 from the velocity of the field
+    assert torch.allclose(pde.invariants(w)["energy"], torch.full((2,), 0.5, dtype=torch.float64))
+    again = pde.initial_condition("random", 2, torch.Generator().manual_seed(5), peak_wavenumber=kp)
+    assert torch.equal(w, again)
+    for key, opts in [("peak_wavenumber", {"peak_wavenumber": 0.0}), ("energy", {"energy": 0})]:
+        with pytest.raises(ParameterError) as info:
+            pde.initial_condition("random", 1, torch.Generator(), **opts)
+        assert str(info.value) == f"initial.{key}: must be > 0"
+    small = pde.initial_condition("random", 1, torch.Generator(), peak_wavenumber=0.5, energy=1e-9)
+    assert torch.isfinite(small).all()
+
+
+def test_ns_random_default_peak_is_four():
+    from pdesurr.solvers import NavierStokes2D
+
+    pde = NavierStokes2D(resolution=16)
+    a = pde.initial_condition("random", 1, torch.Generator().manual_seed(1))
+    b = pde.initial_condition("random", 1, torch.Generator().manual_seed(1), peak_wavenumber=4.0)
+    c = pde.initial_condition("random", 1, torch.Generator().manual_seed(1), peak_wavenumber=5.0)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+# --- quasi-geostrophic: constructor, parameters, velocity and initial conditions ------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"nx": 6}, "nx: must be an even integer >= 8, got 6"),
+        ({"nx": 9}, "nx: must be an even integer >= 8, got 9"),
+        ({"nx": 16.0}, "nx: must be an even integer >= 8, got 16.0"),
+        ({"nx": 8, "ny": 7}, "ny: must be an even integer >= 8, got 7"),
+        ({"nx": 8, "ny": 6}, "ny: must be an even integer >= 8, got 6"),
+        ({"L": 0}, "L: must be > 0, got 0"),
+        ({"W": -1.0}, "W: must be > 0, got -1.0"),
+        ({"rd": 0.0}, "rd: must be > 0, got 0.0"),
+        ({"delta": 0}, "delta: must be > 0, got 0"),
+        ({"H1": -5}, "H1: must be > 0, got -5"),
+        ({"rek": -1e-7}, "rek: must be >= 0, got -1e-07"),
+        ({"filterfac": -1}, "filterfac: must be >= 0, got -1"),
+    ],
+)
+def test_qg_constructor_messages(kwargs, msg):
+    from pdesurr.solvers import QuasiGeostrophic
+
+    with pytest.raises(ParameterError) as info:
+        QuasiGeostrophic(**kwargs)
+    assert str(info.value) == msg
+
+
+def test_qg_parameters_defaults_and_grid():
+    from pdesurr.solvers import QuasiGeostrophic
+
+    # pyqg 0.7's QGModel defaults, written out
+    assert QuasiGeostrophic().parameters() == {
+        "nx": 64,
+        "ny": 64,
+        "L": 1e6,
+        "W": 1e6,
+        "beta": 1.5e-11,
+        "rd": 15000.0,
+        "delta": 0.25,
+        "H1": 500.0,
+        "U1": 0.025,
+        "U2": 0.0,
+        "rek": 5.787e-7,
+        "filterfac": 23.6,
+    }
+    QuasiGeostrophic(nx=8, rek=0, filterfac=0)  # the boundaries are allowed
+    p = dict(nx=16, ny=8, L=2e6, W=5e5, beta=1e-11, rd=2e4, delta=0.5, H1=800.0)
+    p.update(U1=0.04, U2=-0.02, rek=1e-7, filterfac=12.0)
+    pde = QuasiGeostrophic(**p)
+    assert pde.parameters() == {k: float(v) if k not in ("nx", "ny") else v for k, v in p.items()}
+    assert all(type(v) is float for k, v in pde.parameters().items() if k not in ("nx", "ny"))
+    assert pde.grid.shape == (8, 16) and pde.grid.length == (5e5, 2e6)
+    y, x = pde.grid.meshgrid()
+    # pyqg's points sit at cell centres: (i + 1/2) dx
+    assert torch.allclose(x[0], (torch.arange(16, dtype=torch.float64) + 0.5) * 2e6 / 16)
+    assert torch.allclose(y[:, 0], (torch.arange(8, dtype=torch.float64) + 0.5) * 5e5 / 8)
+    assert QuasiGeostrophic(nx=8, L=3e5).grid.length == (3e5, 3e5)  # W defaults to L
+    (field,) = pde.fields
+    assert (field.name, field.channels, field.dims) == ("q", 2, ("layer",))
+    assert field.long_name == "potential vorticity anomaly" and field.units == "1/s"
+    assert pde.channels == 2 and pde.name == "quasi_geostrophic"
+
+
+@pytest.mark.parametrize("kind", ["upper", "lower"])
+def test_qg_velocity_signs_and_spectrum_per_layer(kind):
+    pde, q, psi, _ = qg_case(kind)
+    y, x = pde.grid.meshgrid()
+    a, b, k, l = 3e3, -2e3, 2 * math.pi / 1e6, 4 * math.pi / 1e6
+    vel = pde.velocity(q)
+    assert vel.shape == (1, 2, 2, 16, 16)
+    zero = torch.zeros_like(x)
+    if kind == "upper":  # psi1 = a sin kx + b cos ly: u = -psi_y, v = psi_x
+        want = [[b * l * torch.sin(l * y), a * k * torch.cos(k * x)], [zero, zero]]
+    else:  # psi2 = a cos(kx + ly)
+        s = torch.sin(k * x + l * y)
+        want = [[zero, zero], [a * l * s, -a * k * s]]
+    scale = a * l
+    for n in range(2):
+        for c in range(2):
+            # spectral derivatives of single modes: round-off only
+            assert torch.allclose(vel[0, n, c], want[n][c], atol=1e-10 * scale), (n, c)
+    _, e, _ = pde.energy_spectrum(q)
+    inv = pde.invariants(q)
+    assert e.shape[:2] == (1, 2)
+    for n in range(2):
+        ke = float(inv[f"kinetic_energy_{n + 1}"][0])
+        assert float(e[0, n].sum()) == pytest.approx(ke, rel=1e-10, abs=1e-20)
+
+
+def test_qg_pyqg_default_initial_condition():
+    from pdesurr.solvers import QuasiGeostrophic
+
+    pde = QuasiGeostrophic(nx=16, ny=8)
+    assert sorted(pde.initial_conditions()) == ["baroclinic_mode", "pyqg_default"]
+    q = pde.initial_condition("pyqg_default", 3, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    r2 = torch.rand(3, 8, 16, generator=g, dtype=torch.float64)
+    r1 = torch.rand(3, 1, 16, generator=g, dtype=torch.float64)
+    # pyqg: q1 = 1e-7 r(y, x) + 1e-6 r(x), q2 = 0
+    assert q.shape == (3, 2, 8, 16) and q.dtype == torch.float64
+    assert torch.allclose(q[:, 0], 1e-7 * r2 + 1e-6 * r1, rtol=1e-15, atol=0)
+    assert torch.equal(q[:, 1], torch.zeros(3, 8, 16, dtype=torch.float64))
+
+
+def qg_fastest_mode(p: dict, k: float, l: float) -> complex:
+    """q2 / q1 of the fastest-growing Phillips mode, from pyqg's formulas written out:
+    sigma solves det(sigma P + B) = 0 (P: q_hat = P psi_hat), and psi is its null vector."""
+    import cmath
+
+    f1 = 1.0 / (p["rd"] ** 2 * (1.0 + p["delta"]))
+    f2 = p["delta"] * f1
+    shear = p["U1"] - p["U2"]
+    qy = (p["beta"] + f1 * shear, p["beta"] - f2 * shear)
+    kk = k * k + l * l
+    P = [[-kk - f1, f1], [f2, -kk - f2]]
+    U, R = (p["U1"], p["U2"]), (0.0, p["rek"] * kk)
+    B = [[1j * k * (U[i] * P[i][j] + (qy[i] if i == j else 0.0)) for j in range(2)] for i in (0, 1)]
+    B[1][1] -= R[1]
+    qa = P[0][0] * P[1][1] - P[0][1] * P[1][0]
+    qb = P[0][0] * B[1][1] + B[0][0] * P[1][1] - P[0][1] * B[1][0] - B[0][1] * P[1][0]
+    qc = B[0][0] * B[1][1] - B[0][1] * B[1][0]
+    disc = cmath.sqrt(qb * qb - 4 * qa * qc)
+    sigma = max([(-qb + disc) / (2 * qa), (-qb - disc) / (2 * qa)], key=lambda s: s.real)
+    row = [sigma * P[0][0] + B[0][0], sigma * P[0][1] + B[0][1]]
+    psi = (row[1], -row[0])  # orthogonal to the first row of the singular matrix
+    q1 = P[0][0] * psi[0] + P[0][1] * psi[1]
+    q2 = P[1][0] * psi[0] + P[1][1] * psi[1]
+    return q2 / q1
+
+
+@pytest.mark.parametrize("mode", [(3, 1), (4, 0)])
+def test_qg_baroclinic_mode_is_the_fastest_phillips_mode(mode):
+    from pdesurr.solvers import QuasiGeostrophic
+
+    p = dict(beta=1e-11, rd=2e4, delta=0.5, U1=0.04, U2=-0.01, rek=2e-7)
+    L, W = 1e6, 2e6
+    pde = QuasiGeostrophic(nx=16, ny=16, L=L, W=W, **p)
+    opts = {"mode_x": mode[0], "mode_y": mode[1], "amplitude": 3e-6}
+    if mode == (4, 0):
+        opts = {"amplitude": 3e-6}  # the defaults are mode (4, 0)
+    q = pde.initial_condition("baroclinic_mode", 2, None, **opts)
+    k, l = 2 * math.pi * mode[0] / L, 2 * math.pi * mode[1] / W
+    ratio = qg_fastest_mode(p, k, l)
+    y, x = pde.grid.meshgrid()
+    theta = k * x + l * y
+    # q1 = A cos(theta), q2 = A Re(r e^{i theta}): a closed form, round-off only
+    assert torch.allclose(q[1, 0], 3e-6 * torch.cos(theta), atol=1e-12 * 3e-6)
+    want2 = 3e-6 * (ratio.real * torch.cos(theta) - ratio.imag * torch.sin(theta))
+    assert torch.allclose(q[1, 1], want2, atol=1e-9 * 3e-6)
+    assert q.shape == (2, 2, 16, 16)
+    q[0] += 1  # a real batch, not views of one field
+    assert torch.allclose(q[1, 0], 3e-6 * torch.cos(theta), atol=1e-12 * 3e-6)
+    default = pde.initial_condition("baroclinic_mode", 1)
+    kd = 2 * math.pi * 4 / L  # defaults: mode (4, 0), amplitude 1e-7
+    assert torch.allclose(default[0, 0], 1e-7 * torch.cos(kd * x), atol=1e-12 * 1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs,key",
+    [
+        ({"viscosity": "thin"}, "viscosity"),
+        ({"drag": [0.1, float("nan")]}, "drag"),
+        ({"forcing_amplitude": "big"}, "forcing_amplitude"),
+        ({"forcing_amplitude": float("inf")}, "forcing_amplitude"),
+        # an odd grid: k_f = 16 is not below 33 // 2 = 16, refused before the grid is
+        ({"resolution": 33, "forcing_wavenumber": 16}, "forcing_wavenumber"),
+    ],
+)
+def test_ns_per_sample_errors_name_their_key(kwargs, key):
+    from pdesurr.solvers import NavierStokes2D
+
+    with pytest.raises(ParameterError) as info:
+        NavierStokes2D(**kwargs)
+    assert info.value.key == key
+
+
+def test_ns_laminar_keeps_a_scalar_amplitude_in_float64():
+    from pdesurr.solvers import NavierStokes2D
+
+    side, a, nu = 2 * math.pi, 0.1, 0.3  # 0.1 is not a float32 number
+    pde = NavierStokes2D(
+        resolution=8, forcing="kolmogorov", forcing_wavenumber=1, forcing_amplitude=a, viscosity=nu
+    )
+    w = pde.initial_condition("laminar", 1)
+    y = (torch.arange(8, dtype=torch.float64) * side / 8).reshape(-1, 1)
+    want = a * -torch.cos(y) / nu * torch.ones(8, 8)  # k_f = 1 on 2 pi
+    # float64 throughout: a float32 amplitude would be off by ~1e-8 relative
+    assert torch.allclose(w[0, 0], want, rtol=1e-14, atol=1e-15)
+
+
+def test_qg_invariants_of_two_layers_in_closed_form():
+    """psi_n = c_n cos(kx + ly) in both layers, q built from pyqg's PV formula written here:
+    KE_n = c_n^2 K / 4, APE = (c_1 - c_2)^2 / 2 / (2 rd^2) delta / (1 + delta)^2,
+    enstrophy_n = <q_n^2> / 2 = q_amp_n^2 / 4."""
+    from pdesurr.solvers import QuasiGeostrophic
+
+    L, rd, delta = 1e6, 3e4, 0.4
+    pde = QuasiGeostrophic(nx=16, ny=16, L=L, rd=rd, delta=delta)
+    f1 = 1 / (rd**2 * (1 + delta))
+    f2 = delta * f1
+    k, l = 2 * math.pi * 2 / L, 2 * math.pi * 1 / L
+    kk = k * k + l * l
+    c1, c2 = 5e3, -2e3
+    y, x = pde.grid.meshgrid()
+    phase = torch.cos(k * x + l * y)
+    qa1, qa2 = -kk * c1 + f1 * (c2 - c1), -kk * c2 + f2 * (c1 - c2)
+    q = torch.stack([qa1 * phase, qa2 * phase])[None] * 1e4  # O(1e-3) PV
+    c1, c2, qa1, qa2 = c1 * 1e4, c2 * 1e4, qa1 * 1e4, qa2 * 1e4
+    inv = pde.invariants(q)
+    # single Fourier modes: round-off only
+    assert float(inv["kinetic_energy_1"][0]) == pytest.approx(c1 * c1 * kk / 4, rel=1e-10, abs=0)
+    assert float(inv["kinetic_energy_2"][0]) == pytest.approx(c2 * c2 * kk / 4, rel=1e-10, abs=0)
+    ape = (c1 - c2) ** 2 / 2 / (2 * rd**2) * delta / (1 + delta) ** 2
+    assert float(inv["potential_energy"][0]) == pytest.approx(ape, rel=1e-10, abs=0)
+    ens1, ens2 = qa1 * qa1 / 4, qa2 * qa2 / 4
+    assert float(inv["potential_enstrophy_1"][0]) == pytest.approx(ens1, rel=1e-12, abs=0)
+    assert float(inv["potential_enstrophy_2"][0]) == pytest.approx(ens2, rel=1e-12, abs=0)
+    assert all(v.shape == (1,) for v in inv.values())
+    wn, e, labels = pde.energy_spectrum(q)
+    assert e.shape == (1, 2, len(wn)) and len(labels) == 2
+    assert float(e[0, 0].sum()) == pytest.approx(c1 * c1 * kk / 4, rel=1e-10, abs=0)
+
+
+def test_qg_velocity_on_the_input_device():
+    from pdesurr.solvers import QuasiGeostrophic
+
+    q = torch.zeros(1, 2, 8, 8, dtype=torch.float64, device="meta")
+    vel = QuasiGeostrophic(nx=8).velocity(q)  # "meta" stands in for CUDA: no data needed
+    assert vel.device == q.device and vel.shape == (1, 2, 2, 8, 8)

@@ -16,6 +16,10 @@ from pdesurr.stream.buffers import (
     make_buffer,
 )
 
+# every test takes milliseconds: a blocked put/get_batch (a deadlock bug, or a mutant)
+# fails after 5 s instead of hanging the run
+pytestmark = pytest.mark.timeout(5)
+
 
 def sample(i: int, width: int = 4) -> Sample:
     return Sample(torch.full((2, 1, width), float(i)), torch.tensor([float(i)]), i, 10 + i)
@@ -267,3 +271,132 @@ def test_fresh_buffer_counters_and_count_dtype():
     assert buf.state_dict()["counts"].dtype == torch.int64 and buf.state_dict()[
         "counts"
     ].tolist() == [1]
+
+
+def test_put_many_takes_what_fits_in_order():
+    buf = FIFOBuffer(4)
+    assert buf.put_many([]) == 0 and buf.received == 0
+    assert buf.put_many([sample(i) for i in range(6)]) == 4  # room for four
+    assert [s.trajectory for s in buf._samples] == [0, 1, 2, 3] and buf.received == 4
+    assert buf.put_many([sample(9)]) == 0 and buf.received == 4  # full: nothing, no blocking
+    buf.get_batch(3)
+    assert buf.put_many([sample(i) for i in range(10, 14)]) == 3 and buf.received == 7
+    assert [s.trajectory for s in buf.get_batch(4)] == [3, 10, 11, 12]
+    with pytest.raises(TypeError, match="expected a Sample"):
+        buf.put_many([(1, 2)])
+    buf.close()
+    assert buf.put_many([sample(20)]) == 0 and buf.received == 7 and len(buf) == 0
+
+
+def test_put_many_into_a_full_reservoir_replaces_seen_samples():
+    buf = ReservoirBuffer(2, watermark=1, seed=0)
+    assert buf.put_many([sample(0), sample(1)]) == 2
+    assert buf.put_many([sample(2)]) == 0  # both unseen: no room
+    buf.get_batch(1)
+    # one seen sample: the first new one replaces it, then every held sample is unseen again
+    assert buf.put_many([sample(3), sample(4)]) == 1
+    assert buf.evicted == 1 and buf.received == 3 and len(buf) == 2
+
+
+def test_put_many_wakes_a_waiting_consumer():
+    import threading
+
+    buf = FIFOBuffer(4)
+    entered, real = threading.Event(), buf._cond.wait_for
+
+    def wait_for(predicate, timeout=None):
+        entered.set()
+        return real(predicate, timeout)
+
+    buf._cond.wait_for = wait_for
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("b", buf.get_batch(2, timeout=3)))
+    t.start()
+    assert entered.wait(3)
+    assert buf.put_many([sample(0), sample(1)]) == 2  # must notify the waiting get_batch
+    t.join(4)
+    assert [s.trajectory for s in got["b"]] == [0, 1]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2"])
+def test_replay_after_close_message(bad):
+    with pytest.raises(ValueError, match=rf"^max_reuse must be an integer >= 0, got {bad!r}$"):
+        FIROBuffer(3).replay_after_close(bad)
+
+
+@pytest.mark.parametrize("kind", ["firo", "reservoir"])
+def test_replay_serves_each_held_sample_max_reuse_times(kind):
+    # 6 held, none served yet; replay with max_reuse 2 in batches of 4: each sample must be
+    # served exactly twice in all, then [] (counted here, from the batches)
+    buf = make_buffer(kind, 6, 1, seed=3)
+    for i in range(6):
+        buf.put(sample(i))
+    buf.close()
+    buf.replay_after_close(2)
+    assert buf.replay == 2
+    batches = []
+    while batch := buf.get_batch(4):
+        ids = [s.trajectory for s in batch]
+        assert len(set(ids)) == len(ids) and len(ids) == min(4, len(buf))
+        batches.append(ids)
+        assert len(batches) < 10
+    counts = [sum(ids.count(i) for ids in batches) for i in range(6)]
+    assert counts == [2] * 6 and buf.served == 12
+    assert buf.reuse == {"mean": 2.0, "max": 2} and buf.get_batch(2) == []
+
+
+def test_replay_counts_serves_made_before_the_close():
+    buf = ReservoirBuffer(3, watermark=1, seed=0)
+    for i in range(3):
+        buf.put(sample(i))
+    buf.get_batch(3)  # each served once while open
+    buf.close()
+    buf.replay_after_close(2)
+    assert sorted(s.trajectory for s in buf.get_batch(3)) == [0, 1, 2]  # second serve each
+    assert buf.get_batch(3) == [] and len(buf) == 0 and buf.reuse["max"] == 2
+
+
+def test_replay_without_bound_never_retires():
+    buf = FIROBuffer(5, watermark=1, seed=1)
+    for i in range(3):
+        buf.put(sample(i))
+    buf.close()
+    buf.replay_after_close()  # default 0: no bound
+    assert buf.replay == 0
+    for _ in range(7):
+        assert sorted(s.trajectory for s in buf.get_batch(5)) == [0, 1, 2]  # min(n, held)
+    assert len(buf) == 3 and buf.served == 21 and buf.reuse == {"mean": 7.0, "max": 7}
+    assert [len(buf.get_batch(2)) for _ in range(3)] == [2, 2, 2]
+
+
+def test_replay_is_seeded_and_only_after_close():
+    def order(seed):
+        buf = FIROBuffer(6, watermark=1, seed=seed)
+        for i in range(6):
+            buf.put(sample(i))
+        buf.replay_after_close(1)  # set while open: batches still remove samples
+        first = [s.trajectory for s in buf.get_batch(2)]
+        assert len(buf) == 4
+        buf.close()
+        rest = []
+        while batch := buf.get_batch(3):
+            rest.append([s.trajectory for s in batch])
+        assert sorted(first + sum(rest, [])) == list(range(6))  # max_reuse 1: once each
+        return first, rest
+
+    assert order(4) == order(4)
+    assert len({str(order(s)) for s in range(5)}) > 1
+
+
+def test_throttle_time_adds_up_every_blocked_put():
+    import time
+
+    buf = FIFOBuffer(1)
+    buf.put(sample(0))
+    t0 = time.perf_counter()
+    assert not buf.put(sample(1), timeout=0.05)  # full: blocks 0.05 s, then gives up
+    assert not buf.put(sample(1), timeout=0.03)
+    elapsed = time.perf_counter() - t0
+    # both waits are counted (a wait never ends before its timeout), never more than the
+    # wall time that passed
+    assert 0.075 <= buf.throttle_time <= elapsed

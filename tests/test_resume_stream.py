@@ -94,6 +94,8 @@ class Spies:
         return out
 
 
+# 0.5 s each: a deadlocked buffer fails in seconds instead of hanging the run (mutation testing)
+@pytest.mark.timeout(10)
 @pytest.mark.parametrize("buffer", ["fifo", "firo", "reservoir"])
 def test_interrupted_run_trains_every_window_once(spec_file, tmp_path, monkeypatch, buffer):
     spies = Spies(monkeypatch)
