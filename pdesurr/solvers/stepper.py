@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from pdesurr.solvers.allocator import prime_allocator
 from pdesurr.solvers.integrators import INTEGRATORS
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError
@@ -53,6 +54,8 @@ class Stepper:
         key = (u.device, u.dtype, u.shape[0])
         if key not in self._cache:
             self.pde.check_state(u)
+            if u.device.type == "cpu":
+                prime_allocator()  # the first steps at the steady rate (see allocator.py)
             system = self.pde.system(u.device, u.dtype, batch=u.shape[0])
             integ = self.integrator_cls(
                 system.linear, system.nonlinear, self.dt, **self.integrator_options
@@ -61,10 +64,11 @@ class Stepper:
         return self._cache[key]
 
     def _advance_hat(self, u_hat, carry, integ, filt, n_steps: int):
+        # the stepper owns u_hat (a transform it made): steps and filter work in place
         for _ in range(n_steps):
-            u_hat, carry = integ.step(u_hat, carry)
+            u_hat, carry = integ.step_(u_hat, carry)
             if filt is not None:
-                u_hat = u_hat * filt
+                u_hat.mul_(filt)
         return u_hat, carry
 
     def step(self, u: torch.Tensor, n_steps: int = 1) -> torch.Tensor:
