@@ -4,6 +4,10 @@ It takes a physical-space batch ``(B, C, *S)`` and advances it; device and dtype
 the input (float32 or float64; coefficients are built once per device/dtype and cached).
 Per-sample parameters of the PDE (e.g. a KS domain length per trajectory) and a
 per-sample ``dt`` of shape ``(B,)`` are supported.
+
+The stepper owns its spectral state and advances it in place (``Integrator.step_``, the
+filter as ``mul_``); integrators and PDEs may keep work arrays between steps (QG, AB3),
+so one stepper serves one thread at a time (use one stepper per thread).
 """
 
 from __future__ import annotations
