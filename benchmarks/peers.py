@@ -216,6 +216,9 @@ class Worker:
                 else "--xla_cpu_multi_thread_eigen=true"
             ),
             JAX_PLATFORMS="cpu",
+            # as the pdesurr command sets it (pdesurr/cli/wait_policy.py): idle OpenMP
+            # threads sleep, so a busy core does not stall every parallel region
+            OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
             PYTHONPATH=str(Path(__file__).resolve().parents[1]),
         )
         cmd = ["taskset", "-c", cores, python, __file__, "--worker", code]
