@@ -3,6 +3,7 @@
     python benchmarks/peers.py --install .venv-peers      # once: the peers' own environment
     python benchmarks/peers.py --peers .venv-peers         # float64 and float32, 1 and all threads
     python benchmarks/peers.py --peers .venv-peers --cases ns256,qg128 --dtypes float64 --threads 1
+    python benchmarks/peers.py --peers .venv-peers --threads 1 --clock cpu  # on a busy machine
 
 Each code runs in its own worker process pinned with ``taskset`` to the same cores
 (core 0 for "1 thread", every allowed core for "all threads"), with its thread pools
@@ -19,9 +20,14 @@ steps between the two codes (order swapped every repeat) and reports medians:
 
 Printed per case: ms/step of each code, the ratio pdesurr / peer (< 1: pdesurr faster),
 and each step's time over its own library's FFT pair (a forward + inverse real FFT of
-one field of the state), the bound the best codes approach. The peers' environment is
-separate because pyqg 0.7.2 needs NumPy < 2 and Cython < 3 (its sdist reports version
-0.0.0, hence ``SETUPTOOLS_SCM_PRETEND_VERSION``).
+one field of the state), the bound the best codes approach.
+
+``--clock cpu`` times each block by the worker's CPU time instead of the elapsed time:
+on a machine shared with other jobs a one-thread worker then is not charged for the time
+it waits for its core (with several threads CPU time sums them, so use it for 1 thread).
+
+The peers' environment is separate because pyqg 0.7.2 needs NumPy < 2 and Cython < 3
+(its sdist reports version 0.0.0, hence ``SETUPTOOLS_SCM_PRETEND_VERSION``).
 """
 
 from __future__ import annotations
@@ -186,9 +192,10 @@ def worker(code: str) -> None:
             case = cases[ident]
             if hasattr(case, "_warm"):
                 case._warm(req["what"], req["n"])
-            t0 = time.perf_counter()
+            clock = time.process_time if req.get("clock") == "cpu" else time.perf_counter
+            t0 = clock()
             getattr(case, req["what"])(req["n"])
-            reply = {"seconds": time.perf_counter() - t0}
+            reply = {"seconds": clock() - t0}
         except Exception as e:  # reported to the driver, which names the case
             reply = {"error": f"{type(e).__name__}: {e}"}
         print(json.dumps(reply), flush=True)
@@ -209,6 +216,9 @@ class Worker:
                 else "--xla_cpu_multi_thread_eigen=true"
             ),
             JAX_PLATFORMS="cpu",
+            # as the pdesurr command sets it (pdesurr/cli/wait_policy.py): idle OpenMP
+            # threads sleep, so a busy core does not stall every parallel region
+            OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
             PYTHONPATH=str(Path(__file__).resolve().parents[1]),
         )
         cmd = ["taskset", "-c", cores, python, __file__, "--worker", code]
@@ -251,8 +261,9 @@ def compare(
     repeats: int,
     target_s: float,
     fft: str = "torch",
+    clock: str = "wall",
 ) -> dict:
-    base = dict(case=case, dtype=dtype, threads=threads, fft=fft)
+    base = dict(case=case, dtype=dtype, threads=threads, fft=fft, clock=clock)
     out = {}
     for what in ("steps", "fft_pair"):
         req = dict(base, what=what)
@@ -293,6 +304,13 @@ def main(argv=None) -> int:
     p.add_argument("--block-seconds", type=float, default=0.3)
     p.add_argument("--json", type=Path)
     p.add_argument(
+        "--clock",
+        default="wall",
+        choices=("wall", "cpu"),
+        help="wall: elapsed time; cpu: the worker's CPU time (user + system, all its threads), "
+        "which leaves out time spent waiting for a core on a busy machine (1 thread only)",
+    )
+    p.add_argument(
         "--pdesurr-fft",
         default="torch",
         choices=("torch", "ducc0"),
@@ -318,7 +336,8 @@ def main(argv=None) -> int:
     print(
         f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
-        f"repeats {args.repeats} (interleaved), medians"
+        f"repeats {args.repeats} (interleaved), medians, {args.clock} clock, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
         "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "
@@ -349,6 +368,7 @@ def main(argv=None) -> int:
                         args.repeats,
                         args.block_seconds,
                         args.pdesurr_fft,
+                        args.clock,
                     )
                     ours, theirs = r["steps"]["pdesurr"], r["steps"][peer_code]
                     row = dict(

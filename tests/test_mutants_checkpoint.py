@@ -21,7 +21,6 @@ import pdesurr
 from pdesurr.models import MODELS
 
 try:  # the single module training/checkpoint.py
-    from pdesurr.training import checkpoint as ck
     from pdesurr.training.checkpoint import (
         FORMAT,
         READERS,
@@ -37,6 +36,8 @@ try:  # the single module training/checkpoint.py
         save_checkpoint,
         verify_file,
     )
+
+    from pdesurr.training import checkpoint as ck
 except ImportError:  # after issue 10's move of the checkpoint code to pdesurr/checkpoints/
     from pdesurr.checkpoints import files as ck
     from pdesurr.checkpoints.files import (

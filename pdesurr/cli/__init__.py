@@ -18,6 +18,10 @@ import errno
 import sys
 from collections.abc import Sequence
 
+# isort: off
+from pdesurr.cli import wait_policy  # noqa: F401  (first: OMP_WAIT_POLICY before torch loads)
+
+# isort: on
 from pdesurr.checkpoints.files import CheckpointError
 from pdesurr.cli import demo as demo_cmd
 from pdesurr.cli import evaluate as evaluate_cmd

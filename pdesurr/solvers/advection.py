@@ -9,24 +9,22 @@ may be per trajectory (KS with one length per trajectory: ``(B, 1, K)``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from pdesurr.solvers.system import FactoredNonlinear
 from pdesurr.spectral import Grid, dealias_mask, derivative_symbol
 
 
-def conservative_advection(
-    grid: Grid, k: torch.Tensor, dealias: bool, device
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``N(u_hat)`` of ``-1/2 (u^2)_x`` on ``grid`` with wavenumbers ``k``."""
+def conservative_advection(grid: Grid, k: torch.Tensor, dealias: bool, device) -> FactoredNonlinear:
+    """``N(u_hat)`` of ``-1/2 (u^2)_x`` on ``grid`` with wavenumbers ``k``, as
+    ``D * FFT(u^2)`` with ``D = -1/2 i k`` (times the 2/3 mask) factored out."""
     (nyq,) = grid.nyquist_masks(device)
     half_dx = -0.5 * derivative_symbol(k, 1, nyq)
     if dealias:
         half_dx = half_dx * dealias_mask(grid, device)
 
-    def nonlinear(u_hat: torch.Tensor) -> torch.Tensor:
+    def square(u_hat: torch.Tensor) -> torch.Tensor:
         u = grid.irfft(u_hat)
-        return half_dx * grid.rfft(u * u)
+        return grid.rfft(u * u)
 
-    return nonlinear
+    return FactoredNonlinear(half_dx, square)

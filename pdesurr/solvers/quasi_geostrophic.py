@@ -160,21 +160,49 @@ class QuasiGeostrophic(PDE):
         kk, ll, k2 = self._wavenumbers(device, rdt)
         a = self.inversion_matrix(device, rdt)
         ik, il = 1j * kk, 1j * ll  # pyqg keeps the Nyquist modes in its derivatives
+        neg_il = -il
         ubg = torch.tensor([self.U1, self.U2], dtype=rdt, device=device).reshape(1, 2, 1, 1)
         ikqy = ik * torch.tensor(self.Qy, dtype=rdt, device=device).reshape(1, 2, 1, 1)
         drag = torch.zeros(1, 2, 1, 1, dtype=rdt, device=device)
         drag[0, 1] = self.rek
         drag = drag * k2  # (1, 2, ny, nk): r_ek kappa^2 on the lower layer
-        a00, a01, a10, a11 = a[0, 0], a[0, 1], a[1, 0], a[1, 1]
+        # complex coefficients: a real factor would be cast to complex on every product
+        cdt = ik.dtype
+        a00, a01, a10, a11 = (a[i, j].to(cdt) for i in (0, 1) for j in (0, 1))
+        coef_ph = (drag - ikqy).to(cdt)  # the terms linear in psi_hat: r_ek kappa^2 - i k Q_y
         grid = self.grid
+        work: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-        def nonlinear(qh: torch.Tensor) -> torch.Tensor:
+        def buffers(qh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """Work arrays for states of ``qh``'s shape, allocated on the first call, so
+            the step's own products allocate nothing (see allocator.py for the rest)."""
+            key = (qh.shape, qh.dtype, qh.device)
+            if key not in work:
+                b, _, ny, nk = qh.shape
+                work[key] = (
+                    torch.empty(b, 2, ny, nk, dtype=qh.dtype, device=qh.device),  # psi_hat
+                    torch.empty(b, 6, ny, nk, dtype=qh.dtype, device=qh.device),  # (u,v,q)_hat
+                    torch.empty(b, 4, *grid.shape, dtype=rdt, device=qh.device),  # (u+U)q, vq
+                )
+            return work[key]
+
+        def nonlinear(qh: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+            """``-(i k FFT((u + U) q) + i l FFT(v q)) + (r_ek kappa^2 delta_n2 - i k Q_y)
+            psi_hat`` (the module docstring's equation), into ``out`` when given."""
+            ph, spec, prod = buffers(qh)
             q1, q2 = qh[:, :1], qh[:, 1:]
-            ph = torch.cat([a00 * q1 + a01 * q2, a10 * q1 + a11 * q2], dim=1)
-            fields = grid.irfft(torch.cat([-il * ph, ik * ph, qh], dim=1))  # u, v, q
+            torch.mul(q1, a00, out=ph[:, :1]).addcmul_(q2, a01)  # psi_hat = a q_hat
+            torch.mul(q1, a10, out=ph[:, 1:]).addcmul_(q2, a11)
+            torch.mul(ph, neg_il, out=spec[:, :2])  # u_hat = -i l psi_hat
+            torch.mul(ph, ik, out=spec[:, 2:4])  # v_hat = i k psi_hat
+            spec[:, 4:].copy_(qh)
+            fields = grid.irfft(spec)  # u, v, q in one batched transform
             u, v, q = fields[:, :2], fields[:, 2:4], fields[:, 4:]
-            flux = grid.rfft(torch.cat([(u + ubg) * q, v * q], dim=1))
-            return -(ik * flux[:, :2] + il * flux[:, 2:] + ikqy * ph) + drag * ph
+            torch.add(u, ubg, out=prod[:, :2]).mul_(q)  # (u + U) q
+            torch.mul(v, q, out=prod[:, 2:])  # v q
+            flux = grid.rfft(prod)
+            out = torch.mul(ph, coef_ph, out=out) if out is not None else coef_ph * ph
+            return out.addcmul_(ik, flux[:, :2], value=-1).addcmul_(il, flux[:, 2:], value=-1)
 
         linear = torch.zeros(1, 1, 1, 1, dtype=rdt, device=device)
         return SpectralSystem(linear=linear, nonlinear=nonlinear, filter=self.filter(device, rdt))

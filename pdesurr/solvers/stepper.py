@@ -4,6 +4,10 @@ It takes a physical-space batch ``(B, C, *S)`` and advances it; device and dtype
 the input (float32 or float64; coefficients are built once per device/dtype and cached).
 Per-sample parameters of the PDE (e.g. a KS domain length per trajectory) and a
 per-sample ``dt`` of shape ``(B,)`` are supported.
+
+The stepper owns its spectral state and advances it in place (``Integrator.step_``, the
+filter as ``mul_``); integrators and PDEs may keep work arrays between steps (QG, AB3),
+so one stepper serves one thread at a time (use one stepper per thread).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import torch
 
+from pdesurr.solvers.allocator import prime_allocator
 from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError
@@ -59,6 +64,8 @@ class Stepper:
         key = (u.device, u.dtype, u.shape[0])
         if key not in self._cache:
             self.pde.check_state(u)
+            if u.device.type == "cpu":
+                prime_allocator()  # the first steps at the steady rate (see allocator.py)
             system = self.pde.system(u.device, u.dtype, batch=u.shape[0])
             integ = self.integrator_cls(
                 system.linear, system.nonlinear, self.dt, **self.integrator_options
@@ -67,10 +74,11 @@ class Stepper:
         return self._cache[key]
 
     def _advance_hat(self, u_hat, carry, integ, filt, n_steps: int):
+        # the stepper owns u_hat (a transform it made): steps and filter work in place
         for _ in range(n_steps):
-            u_hat, carry = integ.step(u_hat, carry)
+            u_hat, carry = integ.step_(u_hat, carry)
             if filt is not None:
-                u_hat = u_hat * filt
+                u_hat.mul_(filt)
         return u_hat, carry
 
     def step(self, u: torch.Tensor, n_steps: int = 1) -> torch.Tensor:

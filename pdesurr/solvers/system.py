@@ -5,6 +5,11 @@ parameters. ``linear`` is the diagonal symbol ``L`` (broadcastable to the spectr
 ``(B, C, *K)``; real or complex), ``nonlinear`` maps ``u_hat -> N(u_hat)`` (forcing
 included), and ``filter`` (optional) multiplies the state after every step, as pyqg's
 exponential filter does.
+
+A :class:`FactoredNonlinear` is a nonlinear term of the form ``N(u_hat) = D * M(u_hat)``
+with a fixed spectral multiplier ``D`` (e.g. ``-1/2 i k`` of ``-1/2 (u^2)_x``): an
+exponential integrator multiplies every ``N`` by a coefficient anyway, so it folds ``D``
+into its coefficients once and saves one multiply per stage.
 """
 
 from __future__ import annotations
@@ -13,6 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+
+@dataclass(frozen=True)
+class FactoredNonlinear:
+    """``N(u_hat) = factor * unscaled(u_hat)``; callable as ``N`` itself."""
+
+    factor: torch.Tensor
+    unscaled: Callable[[torch.Tensor], torch.Tensor]
+
+    def __call__(self, u_hat: torch.Tensor) -> torch.Tensor:
+        return self.factor * self.unscaled(u_hat)
 
 
 @dataclass(frozen=True)

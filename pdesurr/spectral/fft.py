@@ -61,6 +61,8 @@ def _use_ducc0(x: torch.Tensor, backend: str, dtypes: tuple) -> bool:
 def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
     """Forward real FFT of ``u`` over its last ``ndim`` axes: ``(..., *S) -> (..., *S')``
     with ``S'[-1] = S[-1] // 2 + 1``."""
+    if ndim == 1 and not _use_ducc0(u, backend, _REAL):
+        return torch.fft.rfft(u)  # the 1D call dispatches faster (~1 us, small KS batches)
     axes = tuple(range(-ndim, 0))
     if not _use_ducc0(u, backend, _REAL):
         return torch.fft.rfftn(u, dim=axes)
@@ -76,6 +78,8 @@ def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
 def irfftn(u_hat: torch.Tensor, shape: tuple[int, ...], backend: str = "torch") -> torch.Tensor:
     """Inverse of :func:`rfftn`: ``(..., *S') -> (..., *shape)`` (real)."""
     ndim = len(shape)
+    if ndim == 1 and not _use_ducc0(u_hat, backend, _COMPLEX):
+        return torch.fft.irfft(u_hat, n=shape[0])
     axes = tuple(range(-ndim, 0))
     spectral = (*shape[:-1], shape[-1] // 2 + 1)
     if not _use_ducc0(u_hat, backend, _COMPLEX) or tuple(u_hat.shape[-ndim:]) != spectral:

@@ -3,6 +3,7 @@
 An integrator is built once per (system, dt) so that its coefficients are computed once.
 ``step(u_hat, carry) -> (u_hat, carry)`` is functional: ``carry`` holds what a multistep
 method remembers (``None`` for one-step methods) and starts as ``init(u_hat)``.
+``step_`` is the in-place variant the stepper uses (it owns its state).
 """
 
 from __future__ import annotations
@@ -41,3 +42,9 @@ class Integrator(ABC):
 
     @abstractmethod
     def step(self, u_hat: torch.Tensor, carry: Any) -> tuple[torch.Tensor, Any]: ...
+
+    def step_(self, u_hat: torch.Tensor, carry: Any) -> tuple[torch.Tensor, Any]:
+        """The same step for a caller that owns ``u_hat`` and ``carry``: may overwrite
+        them and reuse their memory. Returns a state the caller owns (it may modify it in
+        place). By default the functional :meth:`step`, whose result is always new."""
+        return self.step(u_hat, carry)
