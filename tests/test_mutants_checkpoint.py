@@ -4,7 +4,7 @@ Expected values come from outside the module: hashes from ``hashlib`` over the b
 disk, file contents read back with ``safetensors``/``torch.load``/``json`` directly, error
 messages as the module documents them, and the directory states of an interrupted save
 (``.tmp``/``.old``) built here by hand. A tiny FNO (16 tensors) keeps each test in
-milliseconds, so ``mutmut`` can run these against every mutant of ``checkpoint.py``.
+milliseconds, so ``mutmut`` can run these against every mutant of :mod:`pdesurr.checkpoints`.
 """
 
 import dataclasses
@@ -18,45 +18,25 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import pdesurr
+from pdesurr.checkpoints import files as ck
+from pdesurr.checkpoints.files import (
+    FORMAT,
+    CheckpointError,
+    file_hash,
+    load_training_state,
+    load_weights,
+    recover,
+    save_checkpoint,
+    verify_file,
+)
+from pdesurr.checkpoints.readers import (
+    READERS,
+    build_model,
+    checkpoint_format,
+    load_surrogate,
+    read_config,
+)
 from pdesurr.models import MODELS
-
-try:  # the single module training/checkpoint.py
-    from pdesurr.training.checkpoint import (
-        FORMAT,
-        READERS,
-        CheckpointError,
-        build_model,
-        checkpoint_format,
-        file_hash,
-        load_surrogate,
-        load_training_state,
-        load_weights,
-        read_config,
-        recover,
-        save_checkpoint,
-        verify_file,
-    )
-
-    from pdesurr.training import checkpoint as ck
-except ImportError:  # after issue 10's move of the checkpoint code to pdesurr/checkpoints/
-    from pdesurr.checkpoints import files as ck
-    from pdesurr.checkpoints.files import (
-        FORMAT,
-        CheckpointError,
-        file_hash,
-        load_training_state,
-        load_weights,
-        recover,
-        save_checkpoint,
-        verify_file,
-    )
-    from pdesurr.checkpoints.readers import (
-        READERS,
-        build_model,
-        checkpoint_format,
-        load_surrogate,
-        read_config,
-    )
 
 ARGS = {"in_channels": 2, "out_channels": 1, "ndim": 1, "modes": 2, "width": 4, "layers": 1}
 
