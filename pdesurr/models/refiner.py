@@ -22,9 +22,18 @@ difference_scale`` with ``x_last`` the last ``out_channels`` input channels (the
 history frame), so the output is ``x_last + difference_scale * z``; use it with
 ``data.predict = "state"`` (the recipe refuses it on top of ``"residual"``).
 
+``one_step_input``: what the backbone sees as ``y_t`` at the pure-noise level ``t = K``, in
+training and at the first sampling call: ``"noise"`` (the released code: ``y_K = eps``,
+which carries no information and which the network must learn to ignore) or ``"zeros"``
+(the paper's pseudocode, Appendix C: ``NN(0, u(t - dt), k = 0)``, so the first call is an
+ordinary one-step model with one constant extra channel). The refinement levels are the
+same either way.
+
 Plain ``forward(x, cond=cond)`` (the model contract): the deterministic one-step
 prediction at the pure-noise level with a zero noised estimate, ``-f(cat(x, 0), t = K)``,
-one backbone call; it is batch-independent and needs no generator. Rollouts and
+one backbone call (exactly the first sampling call with ``one_step_input = "zeros"``; with
+``"noise"`` the zero estimate is the noise's mean); it is batch-independent and needs no
+generator. Rollouts and
 evaluation call :meth:`sample` through :class:`pdesurr.checkpoints.surrogate.Surrogate`.
 
 ``step_scale`` (default ``cond_range / K``, with the backbone's class attribute
@@ -46,6 +55,7 @@ from pdesurr.models.base import check_cond, check_input
 from pdesurr.models.noise_schedule import SCHEDULES, NoiseSchedule
 
 PREDICT = ("state", "scaled_difference")
+ONE_STEP_INPUTS = ("noise", "zeros")
 
 
 class StepNoise:
@@ -87,6 +97,7 @@ class Refiner(nn.Module):
         predict: str = "state",
         difference_scale: float = 0.3,
         step_scale: float | None = None,
+        one_step_input: str = "noise",
     ):
         super().__init__()
         from pdesurr.models import MODELS  # the registry imports this module
@@ -103,10 +114,15 @@ class Refiner(nn.Module):
                 f"Refiner: predict='scaled_difference' needs in_channels ({in_channels}) to "
                 f"be history x out_channels ({out_channels})"
             )
+        if one_step_input not in ONE_STEP_INPUTS:
+            raise ValueError(
+                f"Refiner: one_step_input must be one of {ONE_STEP_INPUTS}, got {one_step_input!r}"
+            )
         if not difference_scale > 0:
             raise ValueError(f"Refiner: difference_scale must be > 0, got {difference_scale}")
         self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
         self.cond_dim, self.predict, self.difference_scale = cond_dim, predict, difference_scale
+        self.one_step_input = one_step_input
         self.schedule = NoiseSchedule(refinement_steps, min_noise, schedule)
         self.steps = refinement_steps
         cls = MODELS[backbone]
@@ -141,13 +157,28 @@ class Refiner(nn.Module):
             return z
         return x[:, -self.out_channels :] + self.difference_scale * z
 
-    def denoising_loss(self, x, out, cond, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """MSE of the v-prediction at levels ``t (B,)`` for the target output ``out``."""
+    def noised(self, z: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The backbone's estimate input ``y_t`` at levels ``t (B,)``: ``add_noise``, except
+        at the pure-noise level with ``one_step_input = "zeros"`` (the paper's pseudocode)."""
+        y_t = self.schedule.add_noise(z, eps, t)
+        if self.one_step_input == "zeros":
+            first = torch.as_tensor(t).to(z.device) == self.steps
+            y_t = y_t.masked_fill(first.reshape(-1, *[1] * (z.ndim - 1)), 0.0)
+        return y_t
+
+    def denoising_loss(
+        self, x, out, cond, t: torch.Tensor, eps: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """MSE of the v-prediction at levels ``t (B,)`` for the target output ``out``;
+        ``weight (B,)`` scales each sample's MSE (the mean of ``weight_b * mse_b``, so all
+        ones give the plain MSE of the released code)."""
         check_input(x, self.in_channels, self.ndim, "Refiner")
         check_cond(cond, self.cond_dim, x.shape[0], "Refiner")
         z = self.to_latent(x, out)
-        y_t = self.schedule.add_noise(z, eps, t)
-        return torch.mean((self.velocity(x, y_t, t, cond) - self.schedule.velocity(z, eps, t)) ** 2)
+        err = self.velocity(x, self.noised(z, eps, t), t, cond) - self.schedule.velocity(z, eps, t)
+        if weight is None:
+            return torch.mean(err**2)
+        return torch.mean(weight.to(err) * (err**2).flatten(1).mean(1))
 
     def sample(
         self, x: torch.Tensor, cond: torch.Tensor | None, noise: StepNoise, estimates=None
@@ -158,6 +189,8 @@ class Refiner(nn.Module):
         check_cond(cond, self.cond_dim, x.shape[0], "Refiner")
         shape = x.new_empty(x.shape[0], self.out_channels, *x.shape[2:])
         y = noise.draw(shape)
+        if self.one_step_input == "zeros":
+            y = torch.zeros_like(y)  # drawn all the same: the later draws match "noise"'s
         for t in range(self.steps, -1, -1):
             v = self.velocity(x, y, t, cond)
             if estimates is not None:

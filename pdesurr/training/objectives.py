@@ -22,7 +22,10 @@ Objectives:
 * ``refiner`` (PDE-Refiner, Lippe et al. 2023, arXiv:2308.05732): a refinement level
   ``k ~ U{0..K}`` per sample, the target noised to ``y_k = sqrt(abar_k) y +
   sqrt(1 - abar_k) eps``, MSE of the predicted velocity against ``v = sqrt(abar_k) eps -
-  sqrt(1 - abar_k) y`` (the model's :meth:`~pdesurr.models.refiner.Refiner.denoising_loss`).
+  sqrt(1 - abar_k) y`` (the model's :meth:`~pdesurr.models.refiner.Refiner.denoising_loss`);
+  options ``one_step_prob`` (draw the one-step level ``k = K`` with this probability, the
+  refinement levels sharing the rest; unset: uniform, as released) and ``one_step_weight``
+  (its loss weight; 1 as released): the loss is ``mean_b w_b |v_hat_b - v_b|^2``.
 * ``poseidon`` (Herde et al. 2024, arXiv:2405.19101): the one-step prediction scored by
   Poseidon's relative L^p per channel group, ``masked_channels`` left out (its
   ``pixel_mask``); options ``channel_slices``, ``p``, ``masked_channels``.
@@ -104,14 +107,37 @@ def unrolled(surrogate, window, targets, cond, options, draws):
     return total / options["unroll"]
 
 
+def level_probabilities(levels: int, one_step_prob: float | None) -> torch.Tensor:
+    """Probabilities of the levels ``t = 0..K`` (``levels = K + 1``): uniform (the released
+    code) for ``None``, else ``one_step_prob`` at the pure-noise level ``t = K`` and the
+    rest shared equally by the ``K`` refinement levels."""
+    if one_step_prob is None:
+        return torch.full((levels,), 1.0 / levels, dtype=torch.float64)
+    probs = torch.full((levels,), (1.0 - one_step_prob) / (levels - 1), dtype=torch.float64)
+    probs[-1] = one_step_prob
+    return probs
+
+
+def draw_levels(levels: int, n: int, one_step_prob: float | None, gen: torch.Generator):
+    """``n`` levels ``(n,)`` drawn with :func:`level_probabilities`."""
+    if one_step_prob is None:  # the released code's uniform draw, stream kept as it was
+        return torch.randint(0, levels, (n,), generator=gen)
+    return torch.multinomial(level_probabilities(levels, one_step_prob), n, True, generator=gen)
+
+
 @register("refiner", horizon=lambda o: 1, needs=("denoiser",))
 def refiner(surrogate, window, targets, cond, options, draws):
+    """Options: ``one_step_prob`` (probability of the one-step level ``t = K``; unset:
+    uniform over the K + 1 levels, as released) and ``one_step_weight`` (its loss weight
+    against 1 for the refinement levels; 1: the released loss)."""
     model = surrogate.model
     target = surrogate.model_target(window, targets[:, 0])  # (B, C, *S)
     gen = draws.generator()
-    t = torch.randint(0, model.levels, (len(target),), generator=gen)  # a level per sample
+    t = draw_levels(model.levels, len(target), options.get("one_step_prob"), gen)
     eps = torch.randn(target.shape, generator=gen, dtype=target.dtype).to(target.device)
-    return model.denoising_loss(window.flatten(1, 2), target, cond, t, eps)
+    w = options.get("one_step_weight", 1.0)
+    weight = None if w == 1.0 else torch.where(t == model.levels - 1, w, 1.0)
+    return model.denoising_loss(window.flatten(1, 2), target, cond, t, eps, weight)
 
 
 @register("poseidon", horizon=lambda o: 1)

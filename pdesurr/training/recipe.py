@@ -62,6 +62,10 @@ class ObjectiveSection(Section):
     channel_slices: list[int] = field(default_factory=list)
     p: int = 1
     masked_channels: list[int] = field(default_factory=list)
+    # objective "refiner" (PDE-Refiner): the one-step level's draw probability (None:
+    # uniform over the K + 1 levels, as released) and loss weight
+    one_step_prob: float | None = None
+    one_step_weight: float = 1.0
 
 
 @dataclass(kw_only=True)
@@ -214,6 +218,10 @@ class Recipe:
         needs = OBJECTIVES[o.kind].needs
         if o.unroll < 1:
             raise self._err("objective.unroll", f"must be >= 1, got {o.unroll}")
+        if o.one_step_prob is not None and not 0 < o.one_step_prob < 1:
+            raise self._err("objective.one_step_prob", f"must be in (0, 1), got {o.one_step_prob}")
+        if not o.one_step_weight > 0:
+            raise self._err("objective.one_step_weight", f"must be > 0, got {o.one_step_weight}")
         denoiser = hasattr(MODELS[self.model["kind"]], "denoising_loss")
         if ("denoiser" in needs) != denoiser:
             raise self._err(
