@@ -8,18 +8,32 @@ from pathlib import Path
 
 
 def train(args) -> int:
+    """Train a PINN recipe; under ``mpiexec`` every rank trains its share (DDP)."""
+    from pdesurr.cli.generate import world_comm
+    from pdesurr.training.distributed import DistContext, init_from_mpi, shutdown
     from pdesurr.training.physics import train_physics
     from pdesurr.training.physics_recipe import PhysicsRecipe
 
     recipe = PhysicsRecipe.load(args.recipe, list(args.set))
-    result = train_physics(
-        recipe, progress=not args.quiet, resume=not args.restart, stop_after=args.stop_after
-    )
-    last = {k: v for r in result.history for k, v in r.items()}
+    comm = world_comm()
+    ctx = init_from_mpi(comm, recipe.train["device"]) if comm is not None else DistContext()
+    try:
+        result = train_physics(
+            recipe,
+            progress=not args.quiet and ctx.is_main,
+            resume=not args.restart,
+            stop_after=args.stop_after,
+            ctx=ctx,
+        )
+    finally:
+        shutdown(ctx)
+    if not ctx.is_main:
+        return 0
+    last = {k: v for r in result.history for k, v in r.items() if v is not None}
     shown = ", ".join(f"{k} {last[k]:.4g}" for k in ("loss", "rel_l2") if k in last)
     print(
-        f"trained {recipe.physics['method']} PINN to step {result.step}: {shown} "
-        f"-> {result.checkpoint}"
+        f"trained {recipe.physics['method']} PINN to step {result.step} on {ctx.world} "
+        f"rank(s): {shown} -> {result.checkpoint}"
     )
     return 0
 

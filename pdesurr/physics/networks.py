@@ -9,6 +9,9 @@ and use tanh with Glorot-normal weights and zero biases, as the PINN papers do.
   default): two encoders ``U = tanh(X W_U + b_U)``, ``V = tanh(X W_V + b_V)`` of the
   embedded input ``X``; each layer ``Z = tanh(H W + b)``, ``H <- Z * U + (1 - Z) * V``.
 
+``initial_modes = M > 0`` imposes the initial condition exactly (``u = g(x) + s N``,
+:mod:`pdesurr.physics.initial`; the trainer fits ``g`` to the window's initial state).
+
 The parameters' dtype is set by the caller (``.to(torch.float64)``); the network follows
 its input's device. Args are plain JSON values, so a checkpoint rebuilds the network from
 ``NETWORKS[kind](**args)``.
@@ -20,6 +23,7 @@ import torch
 from torch import nn
 
 from pdesurr.physics.embedding import CoordinateEmbedding
+from pdesurr.physics.initial import FourierInitial
 
 
 def glorot(layer: nn.Linear, generator: torch.Generator) -> nn.Linear:
@@ -45,6 +49,7 @@ class CoordinateNetwork(nn.Module):
         fourier_features,
         fourier_scale,
         seed,
+        initial_modes=0,
     ):
         super().__init__()
         if width < 1:
@@ -60,6 +65,22 @@ class CoordinateNetwork(nn.Module):
             fourier_scale,
             self._gen,
         )
+        self.initial = None
+        if initial_modes:
+            if "x" not in self.embed.periodic or "t" not in self.embed.bounds:
+                raise ValueError("initial_modes: needs a periodic x and bounds for t")
+            if len(self.fields) != 1:
+                raise ValueError(f"initial_modes: one field only, got {self.fields}")
+            self.initial = FourierInitial(initial_modes, self.embed.periodic["x"])
+
+    def impose_initial(self, points: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``g(x) + s N`` (:mod:`pdesurr.physics.initial`) when the IC is hard, else ``N``."""
+        if self.initial is None:
+            return out
+        t_a, t_b = self.embed.bounds["t"]
+        s = (points[:, self.coords.index("t")] - t_a) / (t_b - t_a)
+        g = self.initial(points[:, self.coords.index("x")])
+        return g[:, None] + s[:, None] * out
 
     def linear(self, n_in: int, n_out: int) -> nn.Linear:
         return glorot(nn.Linear(n_in, n_out), self._gen)
@@ -80,6 +101,7 @@ class MLP(CoordinateNetwork):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         seed: int = 0,
+        initial_modes: int = 0,
     ):
         super().__init__(
             coords,
@@ -91,6 +113,7 @@ class MLP(CoordinateNetwork):
             fourier_features,
             fourier_scale,
             seed,
+            initial_modes,
         )
         sizes = [self.embed.width] + [width] * depth
         self.hidden = nn.ModuleList(
@@ -103,7 +126,7 @@ class MLP(CoordinateNetwork):
         h = self.embed(points)
         for layer in self.hidden:
             h = torch.tanh(layer(h))
-        return self.out(h)
+        return self.impose_initial(points, self.out(h))
 
 
 class ModifiedMLP(CoordinateNetwork):
@@ -121,6 +144,7 @@ class ModifiedMLP(CoordinateNetwork):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         seed: int = 0,
+        initial_modes: int = 0,
     ):
         super().__init__(
             coords,
@@ -132,6 +156,7 @@ class ModifiedMLP(CoordinateNetwork):
             fourier_features,
             fourier_scale,
             seed,
+            initial_modes,
         )
         e = self.embed.width
         self.encode_u, self.encode_v = self.linear(e, width), self.linear(e, width)
@@ -149,7 +174,7 @@ class ModifiedMLP(CoordinateNetwork):
         for layer in self.hidden:
             z = torch.tanh(layer(h))
             h = z * u + (1 - z) * v
-        return self.out(h)
+        return self.impose_initial(points, self.out(h))
 
 
 NETWORKS: dict[str, type[CoordinateNetwork]] = {"mlp": MLP, "modified_mlp": ModifiedMLP}

@@ -144,6 +144,12 @@ class PhysicsRecipe:
             raise self._err("physics.causal.chunks", "must be in [1, physics.points_t]")
         if p["method"] == "lagrangian" and p["windows"] != 1:
             raise self._err("physics.windows", "the Lagrangian trainer uses one window")
+        if self.network.get("initial_modes", 0) and (
+            p["method"] == "lagrangian" or not self.network["periodic"]
+        ):
+            raise self._err(
+                "network.initial_modes", "the hard IC needs a periodic, Eulerian network"
+            )
         if not self.optim["lr"] > 0:
             raise self._err("optim.lr", f"must be > 0, got {self.optim['lr']}")
         for key in ("steps", "lbfgs_steps", "warmup"):
