@@ -180,3 +180,9 @@ def test_hard_initial_condition_trains_and_reloads(tmp_path):
     assert torch.allclose(start1, end0, atol=1e-5)
     with pytest.raises(ConfigError, match="network.initial_modes"):
         recipe(tmp_path, "lagrangian", network__initial_modes=17)
+
+
+def test_too_many_initial_modes_name_the_key(tmp_path):
+    # the reference grid has 32 points: at most 17 modes
+    with pytest.raises(ConfigError, match="network.initial_modes = 18"):
+        train_physics(recipe(tmp_path, network__initial_modes=18), progress=False)

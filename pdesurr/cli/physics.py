@@ -45,7 +45,7 @@ def evaluate(args) -> int:
     sol = load_pinn(args.checkpoint, args.device)
     ref = sol.reference
     pred = sol.predict()
-    info = ev.scores(pred, ref.u)
+    info = ev.scores(pred, ref.u, ref.t)
     out = Path(args.out or Path(args.checkpoint).parent / "eval")
     out.mkdir(parents=True, exist_ok=True)
     label = f"{sol.method} PINN, {ref.pde['kind']}"
@@ -55,9 +55,10 @@ def evaluate(args) -> int:
         "pde": ref.pde,
         "reference_store": str(ref.store),
         "grid": {"points_x": len(ref.x), "times": len(ref.t), "t_end": ref.t_end},
-        **{k: v for k, v in info.items() if k != "rel_l2_per_time"},
+        **{k: v for k, v in info.items() if not k.endswith("_per_time")},
         "time": ref.t.tolist(),
         "rel_l2_per_time": info["rel_l2_per_time"],
+        "correlation_per_time": info["correlation_per_time"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if not args.no_plots:
@@ -67,7 +68,7 @@ def evaluate(args) -> int:
             ev.plot_training(sol.history, out / "training.png", label)
         if sol.causal_log:
             ev.plot_causal_weights(sol.causal_log, out / "causal_weights.png", label)
-    shown = {k: info[k] for k in ("rel_l2", "rel_l2_final", "max_abs_error")}
+    shown = {k: info[k] for k in ("rel_l2", "rel_l2_final", "max_abs_error", "corr_time_0.8")}
     print(json.dumps(shown, indent=1))
     print(f"report -> {out}")
     return 0

@@ -23,6 +23,11 @@ started from the previous one, whose end state is the next initial condition):
 3. Adam with the warm-up + cosine schedule of :func:`pdesurr.training.fit.lr_factor`, then
    optionally ``lbfgs_steps`` of L-BFGS (strong Wolfe) on a fixed collocation set.
 
+With ``network.initial_modes > 0`` the window's initial state is imposed exactly instead
+(:mod:`pdesurr.physics.initial`: ``u = g(x) + s N``, ``g`` fitted to the state at ``t_a``);
+the IC loss is then zero to round-off. Under MPI every rank trains on its share of each
+step's points and gradients are averaged (:mod:`.physics_parallel`).
+
 Every ``log_every`` steps a record goes to ``metrics.jsonl`` (:class:`MetricsLog`; causal
 runs add ``eps``, ``min_w`` and the weight vector), every ``eval_every`` steps the relative
 L2 error on the reference's space-time grid so far. Checkpoints
@@ -244,7 +249,10 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
     nets = [*run.solution.networks[:w], net]
     ic_points, ic_u = initial_condition(run, w)
     if getattr(net, "initial", None) is not None:  # hard IC: g interpolates the start state
-        net.initial.fit(ic_u, run.ref.origin)
+        try:
+            net.initial.fit(ic_u, run.ref.origin)
+        except ValueError as e:
+            raise ConfigError(f"{recipe.source}: network.{e}") from None
     optimizer = torch.optim.Adam(net.parameters(), lr=o["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, o["warmup"], o["steps"], o["min_lr_ratio"])
