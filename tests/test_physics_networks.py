@@ -121,3 +121,16 @@ def test_hard_initial_condition_holds_for_any_weights(kind, gen):
     assert torch.allclose(rebuilt(torch.stack([x, x], 1)), net(torch.stack([x, x], 1)))
     with pytest.raises(ValueError, match="periodic x"):
         NETWORKS[kind](["x", "t"], ["u"], bounds={"t": [0, 1]}, initial_modes=3)
+
+
+def test_zero_output_starts_at_the_initial_state(gen):
+    net = NETWORKS["modified_mlp"](
+        ["x", "t"], ["u"], width=8, depth=2, periodic={"x": 2.0}, bounds={"t": [0, 1]},
+        initial_modes=3, zero_output=True,
+    ).double()  # fmt: skip
+    x = torch.rand(10, generator=gen, dtype=torch.float64) * 2 - 1
+    net.initial.fit(torch.cos(math.pi * torch.arange(4, dtype=torch.float64) / 2), -1.0)
+    p = torch.stack([x, torch.rand(10, generator=gen, dtype=torch.float64)], 1)
+    # a zero output layer: u(x, t) = g(x) at every time until training moves it
+    assert torch.equal(net(p)[:, 0], net.initial(x))
+    assert net.out.weight.abs().sum() == 0 and net.hidden[0].weight.abs().sum() > 0

@@ -10,7 +10,8 @@ and use tanh with Glorot-normal weights and zero biases, as the PINN papers do.
   embedded input ``X``; each layer ``Z = tanh(H W + b)``, ``H <- Z * U + (1 - Z) * V``.
 
 ``initial_modes = M > 0`` imposes the initial condition exactly (``u = g(x) + s N``,
-:mod:`pdesurr.physics.initial`; the trainer fits ``g`` to the window's initial state).
+:mod:`pdesurr.physics.initial`; the trainer fits ``g`` to the window's initial state);
+``zero_output = true`` starts the output layer at zero (then ``u = g`` at the start).
 
 The parameters' dtype is set by the caller (``.to(torch.float64)``); the network follows
 its input's device. Args are plain JSON values, so a checkpoint rebuilds the network from
@@ -50,8 +51,10 @@ class CoordinateNetwork(nn.Module):
         fourier_scale,
         seed,
         initial_modes=0,
+        zero_output=False,
     ):
         super().__init__()
+        self.zero_output = zero_output
         if width < 1:
             raise ValueError(f"width: must be >= 1, got {width}")
         self.coords, self.fields = list(coords), list(fields)
@@ -85,6 +88,15 @@ class CoordinateNetwork(nn.Module):
     def linear(self, n_in: int, n_out: int) -> nn.Linear:
         return glorot(nn.Linear(n_in, n_out), self._gen)
 
+    def output_layer(self, n_in: int, n_out: int) -> nn.Linear:
+        """Glorot, or zeros (``zero_output``: with a hard IC the network then starts
+        as ``u = g(x)``, the initial state held constant, instead of a random change)."""
+        layer = self.linear(n_in, n_out)
+        if self.zero_output:
+            with torch.no_grad():
+                layer.weight.zero_()
+        return layer
+
 
 class MLP(CoordinateNetwork):
     """Plain tanh MLP on the embedded coordinates."""
@@ -102,6 +114,7 @@ class MLP(CoordinateNetwork):
         fourier_scale: float = 1.0,
         seed: int = 0,
         initial_modes: int = 0,
+        zero_output: bool = False,
     ):
         super().__init__(
             coords,
@@ -114,12 +127,13 @@ class MLP(CoordinateNetwork):
             fourier_scale,
             seed,
             initial_modes,
+            zero_output,
         )
         sizes = [self.embed.width] + [width] * depth
         self.hidden = nn.ModuleList(
             self.linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        self.out = self.linear(sizes[-1], len(fields))
+        self.out = self.output_layer(sizes[-1], len(fields))
         del self._gen
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
@@ -145,6 +159,7 @@ class ModifiedMLP(CoordinateNetwork):
         fourier_scale: float = 1.0,
         seed: int = 0,
         initial_modes: int = 0,
+        zero_output: bool = False,
     ):
         super().__init__(
             coords,
@@ -157,6 +172,7 @@ class ModifiedMLP(CoordinateNetwork):
             fourier_scale,
             seed,
             initial_modes,
+            zero_output,
         )
         e = self.embed.width
         self.encode_u, self.encode_v = self.linear(e, width), self.linear(e, width)
@@ -164,7 +180,7 @@ class ModifiedMLP(CoordinateNetwork):
         self.hidden = nn.ModuleList(
             self.linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        self.out = self.linear(width, len(fields))
+        self.out = self.output_layer(width, len(fields))
         del self._gen
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
