@@ -30,6 +30,7 @@ def test_train_then_evaluate(tmp_path, recipe, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert 0 < summary["rel_l2"] < 10
     assert len(summary["rel_l2_per_time"]) == 101  # the preset saves 101 frames
+    assert len(summary["correlation_per_time"]) == 101 and "corr_time_0.8" in summary
     assert (out / "maps.png").is_file() and (out / "rel_l2_time.png").is_file()
     assert (out / "causal_weights.png").is_file() == recipe.endswith("causal")
 
@@ -38,3 +39,23 @@ def test_bad_physics_key_is_a_one_line_error(capsys):
     assert main(["train", "pinn_allen_cahn_plain", "--set", "physics.metod=causal"]) == 2
     err = capsys.readouterr().err
     assert "pdesurr: error:" in err and "physics.metod" in err
+
+
+def test_scores_give_the_correlation_time():
+    import torch
+
+    from pdesurr.evaluation.physics import scores
+
+    t = torch.arange(6, dtype=torch.float64) * 0.5 + 1.0  # the reference starts at t = 1
+    x = torch.linspace(0, 6, 16, dtype=torch.float64)
+    true = torch.sin(x)[None] * (1 + t[:, None])
+    pred = true.clone()
+    pred[3:] = torch.cos(x)[None]  # from the 4th time on, uncorrelated with the truth
+    out = scores(pred, true, t)
+    corr = torch.tensor(out["correlation_per_time"], dtype=torch.float64)
+    assert torch.allclose(corr[:3], torch.ones(3, dtype=torch.float64))
+    # Pearson correlation of sin and cos on the grid, written out
+    s, c = torch.sin(x) - torch.sin(x).mean(), torch.cos(x) - torch.cos(x).mean()
+    assert float(corr[3]) == pytest.approx(float((s * c).sum() / (s.norm() * c.norm())))
+    assert out["corr_time_0.8"] == 1.5 and out["corr_time_0.9"] == 1.5  # lead time of t = 2.5
+    assert scores(true, true, t)["corr_time_0.8"] == float("inf")

@@ -164,3 +164,25 @@ def test_func_engine_trains_like_autograd(tmp_path):
     a, b = ([r["loss"] for r in run.history if "loss" in r] for run in runs)
     # same network, points and maths: only float32 round-off in the derivatives differs
     assert a == pytest.approx(b, rel=1e-4)
+
+
+def test_hard_initial_condition_trains_and_reloads(tmp_path):
+    r = recipe(tmp_path, "causal", network__initial_modes=17, physics__windows=2)
+    result = train_physics(r, progress=False)
+    sol = load_pinn(result.checkpoint)
+    pred = sol.predict()
+    # window 0 starts exactly at the reference's initial state (all 17 modes of 32 points)
+    assert torch.allclose(pred[0], sol.reference.u[0], atol=1e-5)  # float32 network
+    # window 1 starts at window 0's end state (its interpolant at the same grid points)
+    t_mid = torch.tensor([0.5])
+    end0 = sol.networks[0](torch.stack([sol.reference.x, t_mid.expand(32)], 1).float())
+    start1 = sol.networks[1](torch.stack([sol.reference.x, t_mid.expand(32)], 1).float())
+    assert torch.allclose(start1, end0, atol=1e-5)
+    with pytest.raises(ConfigError, match="network.initial_modes"):
+        recipe(tmp_path, "lagrangian", network__initial_modes=17)
+
+
+def test_too_many_initial_modes_name_the_key(tmp_path):
+    # the reference grid has 32 points: at most 17 modes
+    with pytest.raises(ConfigError, match="network.initial_modes = 18"):
+        train_physics(recipe(tmp_path, network__initial_modes=18), progress=False)

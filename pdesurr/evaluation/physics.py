@@ -5,7 +5,9 @@ truth ``(T, N)`` on the reference grid ``x (N,)``, ``t (T,)``.
 
 * :func:`scores`: relative L2 over the whole space-time domain,
   ``||u_pred - u_ref|| / ||u_ref||`` (all ``T x N`` entries), and per time
-  ``||u_pred(t) - u_ref(t)|| / ||u_ref(t)||``; the maximum absolute error.
+  ``||u_pred(t) - u_ref(t)|| / ||u_ref(t)||``; the maximum absolute error; given the
+  times, the Pearson correlation per time (:func:`pdesurr.evaluation.metrics.correlation`)
+  and the first time it falls below 0.8 and 0.9 (``inf``: never within the reference).
 * :func:`plot_maps`: ``u(x, t)`` of prediction, truth and error side by side.
 * :func:`plot_errors`: the per-time relative L2.
 * :func:`plot_causal_weights`: the causal weights ``w_i`` (chunk ``i``, sorted in time)
@@ -22,16 +24,26 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from pdesurr.evaluation.metrics import correlation, correlation_time  # noqa: E402
 
-def scores(pred: torch.Tensor, true: torch.Tensor) -> dict:
+CORRELATION_LEVELS = (0.8, 0.9)
+
+
+def scores(pred: torch.Tensor, true: torch.Tensor, t: torch.Tensor | None = None) -> dict:
     diff = pred - true
     per_time = diff.norm(dim=1) / true.norm(dim=1).clamp_min(1e-300)
-    return {
+    out = {
         "rel_l2": float(diff.norm() / true.norm()),
         "rel_l2_final": float(per_time[-1]),
         "max_abs_error": float(diff.abs().max()),
         "rel_l2_per_time": per_time.tolist(),
     }
+    if t is not None:  # PDE-Refiner's high-correlation time, as the grid surrogates report it
+        corr = correlation(pred[None, :, None], true[None, :, None])[0]  # (T,)
+        out["correlation_per_time"] = corr.tolist()
+        for level in CORRELATION_LEVELS:
+            out[f"corr_time_{level}"] = correlation_time(corr, t - t[0], level)
+    return out
 
 
 def plot_maps(x, t, pred, true, path: Path, title: str) -> Path:

@@ -9,6 +9,10 @@ and use tanh with Glorot-normal weights and zero biases, as the PINN papers do.
   default): two encoders ``U = tanh(X W_U + b_U)``, ``V = tanh(X W_V + b_V)`` of the
   embedded input ``X``; each layer ``Z = tanh(H W + b)``, ``H <- Z * U + (1 - Z) * V``.
 
+``initial_modes = M > 0`` imposes the initial condition exactly (``u = g(x) + s N``,
+:mod:`pdesurr.physics.initial`; the trainer fits ``g`` to the window's initial state);
+``zero_output = true`` starts the output layer at zero (then ``u = g`` at the start).
+
 The parameters' dtype is set by the caller (``.to(torch.float64)``); the network follows
 its input's device. Args are plain JSON values, so a checkpoint rebuilds the network from
 ``NETWORKS[kind](**args)``.
@@ -20,6 +24,7 @@ import torch
 from torch import nn
 
 from pdesurr.physics.embedding import CoordinateEmbedding
+from pdesurr.physics.initial import FourierInitial
 
 
 def glorot(layer: nn.Linear, generator: torch.Generator) -> nn.Linear:
@@ -45,8 +50,11 @@ class CoordinateNetwork(nn.Module):
         fourier_features,
         fourier_scale,
         seed,
+        initial_modes=0,
+        zero_output=False,
     ):
         super().__init__()
+        self.zero_output = zero_output
         if width < 1:
             raise ValueError(f"width: must be >= 1, got {width}")
         self.coords, self.fields = list(coords), list(fields)
@@ -60,9 +68,34 @@ class CoordinateNetwork(nn.Module):
             fourier_scale,
             self._gen,
         )
+        self.initial = None
+        if initial_modes:
+            if "x" not in self.embed.periodic or "t" not in self.embed.bounds:
+                raise ValueError("initial_modes: needs a periodic x and bounds for t")
+            if len(self.fields) != 1:
+                raise ValueError(f"initial_modes: one field only, got {self.fields}")
+            self.initial = FourierInitial(initial_modes, self.embed.periodic["x"])
+
+    def impose_initial(self, points: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``g(x) + s N`` (:mod:`pdesurr.physics.initial`) when the IC is hard, else ``N``."""
+        if self.initial is None:
+            return out
+        t_a, t_b = self.embed.bounds["t"]
+        s = (points[:, self.coords.index("t")] - t_a) / (t_b - t_a)
+        g = self.initial(points[:, self.coords.index("x")])
+        return g[:, None] + s[:, None] * out
 
     def linear(self, n_in: int, n_out: int) -> nn.Linear:
         return glorot(nn.Linear(n_in, n_out), self._gen)
+
+    def output_layer(self, n_in: int, n_out: int) -> nn.Linear:
+        """Glorot, or zeros (``zero_output``: with a hard IC the network then starts
+        as ``u = g(x)``, the initial state held constant, instead of a random change)."""
+        layer = self.linear(n_in, n_out)
+        if self.zero_output:
+            with torch.no_grad():
+                layer.weight.zero_()
+        return layer
 
 
 class MLP(CoordinateNetwork):
@@ -80,6 +113,8 @@ class MLP(CoordinateNetwork):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         seed: int = 0,
+        initial_modes: int = 0,
+        zero_output: bool = False,
     ):
         super().__init__(
             coords,
@@ -91,19 +126,21 @@ class MLP(CoordinateNetwork):
             fourier_features,
             fourier_scale,
             seed,
+            initial_modes,
+            zero_output,
         )
         sizes = [self.embed.width] + [width] * depth
         self.hidden = nn.ModuleList(
             self.linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        self.out = self.linear(sizes[-1], len(fields))
+        self.out = self.output_layer(sizes[-1], len(fields))
         del self._gen
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         h = self.embed(points)
         for layer in self.hidden:
             h = torch.tanh(layer(h))
-        return self.out(h)
+        return self.impose_initial(points, self.out(h))
 
 
 class ModifiedMLP(CoordinateNetwork):
@@ -121,6 +158,8 @@ class ModifiedMLP(CoordinateNetwork):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
         seed: int = 0,
+        initial_modes: int = 0,
+        zero_output: bool = False,
     ):
         super().__init__(
             coords,
@@ -132,6 +171,8 @@ class ModifiedMLP(CoordinateNetwork):
             fourier_features,
             fourier_scale,
             seed,
+            initial_modes,
+            zero_output,
         )
         e = self.embed.width
         self.encode_u, self.encode_v = self.linear(e, width), self.linear(e, width)
@@ -139,7 +180,7 @@ class ModifiedMLP(CoordinateNetwork):
         self.hidden = nn.ModuleList(
             self.linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        self.out = self.linear(width, len(fields))
+        self.out = self.output_layer(width, len(fields))
         del self._gen
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
@@ -149,7 +190,7 @@ class ModifiedMLP(CoordinateNetwork):
         for layer in self.hidden:
             z = torch.tanh(layer(h))
             h = z * u + (1 - z) * v
-        return self.out(h)
+        return self.impose_initial(points, self.out(h))
 
 
 NETWORKS: dict[str, type[CoordinateNetwork]] = {"mlp": MLP, "modified_mlp": ModifiedMLP}

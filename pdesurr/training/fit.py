@@ -35,7 +35,7 @@ from pdesurr.data.prefetch import PrefetchedBatches
 from pdesurr.data.standardize import standardize
 from pdesurr.training import objectives
 from pdesurr.training.build import build
-from pdesurr.training.distributed import DistContext
+from pdesurr.training.distributed import SINGLE, DistContext
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
@@ -45,7 +45,6 @@ from pdesurr.training.sampler import OfflineBatches
 from pdesurr.training.state import TrainingState
 from pdesurr.training.validate import validate
 
-SINGLE = DistContext()
 IN_MEMORY_LIMIT = 4 << 30  # bytes: smaller training splits are read once into memory
 PREFETCH_PROCESSES = 1  # reader processes for larger splits (0: reader threads)
 # a recipe key a checkpoint predates counts as its default when a run resumes

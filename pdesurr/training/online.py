@@ -41,8 +41,8 @@ from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
 from pdesurr.stream.pairs import PairSpec, stream_window
 from pdesurr.stream.producer import chunks_for
-from pdesurr.training.distributed import DistContext
-from pdesurr.training.fit import SINGLE, fit
+from pdesurr.training.distributed import SINGLE, DistContext
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import OnlineSection, Recipe
 
 EXIT_PRODUCER_DIED = 4  # the job ends (MPI_Abort) after a producer rank was declared dead

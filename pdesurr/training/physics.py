@@ -23,6 +23,11 @@ started from the previous one, whose end state is the next initial condition):
 3. Adam with the warm-up + cosine schedule of :func:`pdesurr.training.fit.lr_factor`, then
    optionally ``lbfgs_steps`` of L-BFGS (strong Wolfe) on a fixed collocation set.
 
+With ``network.initial_modes > 0`` the window's initial state is imposed exactly instead
+(:mod:`pdesurr.physics.initial`: ``u = g(x) + s N``, ``g`` fitted to the state at ``t_a``);
+the IC loss is then zero to round-off. Under MPI every rank trains on its share of each
+step's points and gradients are averaged (:mod:`.physics_parallel`).
+
 Every ``log_every`` steps a record goes to ``metrics.jsonl`` (:class:`MetricsLog`; causal
 runs add ``eps``, ``min_w`` and the weight vector), every ``eval_every`` steps the relative
 L2 error on the reference's space-time grid so far. Checkpoints
@@ -38,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from pdesurr.config import DTYPES
+from pdesurr.config import DTYPES, ConfigError
 from pdesurr.physics import NETWORKS
 from pdesurr.physics.derivatives import derivatives_autograd
 from pdesurr.physics.lagrangian import LagrangianNetwork, speed_scale
@@ -46,8 +51,15 @@ from pdesurr.physics.lagrangian import residuals as lagrangian_residuals
 from pdesurr.physics.reference import Reference, load_reference
 from pdesurr.physics.solution import PINNSolution, predict, rel_l2, stitch
 from pdesurr.training.causal import EpsSchedule, causal_weights
+from pdesurr.training.distributed import SINGLE, DistContext
 from pdesurr.training.metrics_log import MetricsLog
 from pdesurr.training.physics_checkpoint import load_state, network_args, save_pinn
+from pdesurr.training.physics_parallel import (
+    average_gradients,
+    mean_info,
+    mean_over_ranks,
+    share_points,
+)
 from pdesurr.training.physics_recipe import PhysicsRecipe, residual_from_reference
 from pdesurr.training.state import lr_factor
 
@@ -85,8 +97,9 @@ def _f(x: torch.Tensor) -> float:
     return float(x.detach())
 
 
-def objective(recipe, ref, net, residual, points, ic_points, ic_u, schedule):
-    """The method's loss and the numbers to log (floats; ``weights`` for causal runs)."""
+def objective(recipe, ref, net, residual, points, ic_points, ic_u, schedule, ctx=SINGLE):
+    """The method's loss and the numbers to log (floats; ``weights`` for causal runs).
+    Under DDP ``points`` is this rank's share (:mod:`.physics_parallel`)."""
     p, engine = recipe.physics, recipe.physics["engine"]
     if p["method"] == "lagrangian":
         lag = recipe.lagrangian
@@ -102,13 +115,13 @@ def objective(recipe, ref, net, residual, points, ic_points, ic_u, schedule):
         chunks = torch.stack(
             [c.mean() for c in torch.tensor_split(r2.reshape(p["points_t"], -1), schedule[1], 0)]
         )
-        w = causal_weights(chunks, schedule[0].eps)
+        w = causal_weights(mean_over_ranks(chunks, ctx), schedule[0].eps)
         loss = p["ic_weight"] * l_ic + (w * chunks).mean()
         info.update(eps=schedule[0].eps, min_w=_f(w.min()), weights=w.tolist())
     else:
         loss = r2.mean() + p["ic_weight"] * l_ic
     if not recipe.network["periodic"]:
-        t = points[:: p["points_x"], 1]
+        t = points[:: len(points) // p["points_t"], 1]
         sides = (ref.origin, ref.origin + ref.length)
         ends = torch.cat([torch.stack([torch.full_like(t, x), t], 1) for x in sides])
         d = derivatives_autograd(net, ends, ["u", "u_x"], ("u",), ("x", "t"))
@@ -130,9 +143,9 @@ def build_network(recipe: PhysicsRecipe, args: dict, ref: Reference, dtype, devi
 class Run:
     """What every window of one run shares: recipe, reference, residual, log, record."""
 
-    def __init__(self, recipe: PhysicsRecipe, resume: bool, progress: bool):
+    def __init__(self, recipe: PhysicsRecipe, resume: bool, progress: bool, ctx: DistContext):
         p, t = recipe.physics, recipe.train
-        self.recipe, self.method = recipe, p["method"]
+        self.recipe, self.method, self.ctx = recipe, p["method"], ctx
         self.device, self.dtype = torch.device(t["device"]), DTYPES[p["dtype"]]
         self.out = Path(t["out"])
         self.ckpt_dir = self.out / "checkpoint"
@@ -150,9 +163,11 @@ class Run:
         self.start_window = self.state["window"] if self.state else 0
         first = self.state["step"] if self.state else 0
         self.global_step = self.start_window * recipe.optim["steps"] + first
+        self.log = self.bar = None
+        if not ctx.is_main:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         self.log = MetricsLog(self.out, tensorboard=False)
-        self.bar = None
         if progress:
             from tqdm import tqdm
 
@@ -163,20 +178,27 @@ class Run:
         if "weights" in record:
             self.causal_log.append({k: record[k] for k in ("step", "window", "eps", "weights")})
         self.history.append({k: v for k, v in record.items() if k != "weights"})
-        self.log.write(record)
+        if self.log is not None:
+            self.log.write(record)
         if self.bar is not None:
             shown = ("loss", "rel_l2", "eps", "min_w")
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in shown})
 
-    def error(self, nets, t1: float) -> float:
-        """Relative L2 on the reference grid for every time up to ``t1``."""
+    def error(self, nets, t1: float) -> float | None:
+        """Relative L2 on the reference grid for every time up to ``t1`` (rank 0 only)."""
+        if not self.ctx.is_main:
+            return None
         mask = self.ref.t <= t1 + 1e-12
         pred = stitch(nets, self.edges, self.method, self.ref, self.ref.t[mask])
         return rel_l2(pred, self.ref.u[mask])
 
     def save(self, nets, resume_at, opt_state=None) -> Path:
+        """Rank 0 writes; the others wait until the checkpoint is complete."""
         edges = self.edges[: len(nets)]
-        return save_pinn(
+        if not self.ctx.is_main:
+            torch.distributed.barrier()
+            return self.ckpt_dir
+        path = save_pinn(
             self.ckpt_dir,
             self.recipe,
             self.ref,
@@ -188,9 +210,13 @@ class Run:
             opt_state,
             self.global_step,
         )
+        if self.ctx.active:
+            torch.distributed.barrier()
+        return path
 
     def close(self) -> None:
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
         if self.bar is not None:
             self.bar.close()
 
@@ -219,6 +245,11 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
         net.load_state_dict(run.solution.networks[-1].state_dict())
     nets = [*run.solution.networks[:w], net]
     ic_points, ic_u = initial_condition(run, w)
+    if getattr(net, "initial", None) is not None:  # hard IC: g interpolates the start state
+        try:
+            net.initial.fit(ic_u, run.ref.origin)
+        except ValueError as e:
+            raise ConfigError(f"{recipe.source}: network.{e}") from None
     optimizer = torch.optim.Adam(net.parameters(), lr=o["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, o["warmup"], o["steps"], o["min_lr_ratio"])
@@ -233,7 +264,14 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
     schedule = (eps, recipe.causal["chunks"])
 
     def loss_at(points):
-        return objective(recipe, run.ref, net, run.residual, points, ic_points, ic_u, schedule)
+        return objective(
+            recipe, run.ref, net, run.residual, points, ic_points, ic_u, schedule, run.ctx
+        )
+
+    def points_at(step):
+        gen.manual_seed(t_cfg["seed"] * 1_000_003 + w * 100_003 + step)
+        points = collocation(recipe, run.ref, t0, t1, gen, run.dtype, run.device)
+        return share_points(points, recipe.physics["points_t"], run.ctx)
 
     def opt_state():
         return {
@@ -244,11 +282,10 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
 
     gen, t_last = torch.Generator(), time.perf_counter()
     for step in range(first, o["steps"]):
-        gen.manual_seed(t_cfg["seed"] * 1_000_003 + w * 100_003 + step)
-        points = collocation(recipe, run.ref, t0, t1, gen, run.dtype, run.device)
-        loss, info = loss_at(points)
+        loss, info = loss_at(points_at(step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(net.parameters(), run.ctx)
         optimizer.step()
         scheduler.step()
         if run.method == "causal":
@@ -260,10 +297,9 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
             record = {
                 "step": run.global_step,
                 "window": w,
-                "loss": _f(loss),
                 "lr": scheduler.get_last_lr()[0],
                 "it_per_s": t_cfg["log_every"] / (now - t_last),
-                **info,
+                **mean_info({"loss": _f(loss), **info}, run.ctx),
             }
             t_last = now
         if (step + 1) % t_cfg["eval_every"] == 0 or step + 1 == o["steps"]:
@@ -280,8 +316,7 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
         if ce and (step + 1) % ce == 0 and step + 1 != o["steps"]:
             run.save(nets, (w, step + 1), opt_state())
     if o["lbfgs_steps"]:
-        gen.manual_seed(t_cfg["seed"] * 1_000_003 + w * 100_003 + o["steps"])
-        points = collocation(recipe, run.ref, t0, t1, gen, run.dtype, run.device)
+        points = points_at(o["steps"])
         lbfgs = torch.optim.LBFGS(
             net.parameters(),
             lr=1.0,
@@ -296,7 +331,8 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
             lbfgs.zero_grad(set_to_none=True)
             loss, _ = loss_at(points)
             loss.backward()
-            return loss
+            average_gradients(net.parameters(), run.ctx)
+            return mean_over_ranks(loss, run.ctx)  # every rank's line search sees one loss
 
         lbfgs.step(closure)
         loss, info = loss_at(points)
@@ -306,8 +342,7 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
                 "step": run.global_step,
                 "window": w,
                 "lbfgs": o["lbfgs_steps"],
-                "loss": _f(loss),
-                **info,
+                **mean_info({"loss": _f(loss), **info}, run.ctx),
                 "rel_l2": run.error(nets, t1),
             }
         )
@@ -318,11 +353,22 @@ def train_window(run: Run, w: int, stop_after: int | None) -> bool:
 
 
 def train_physics(
-    recipe: PhysicsRecipe, progress: bool = True, resume: bool = True, stop_after: int | None = None
+    recipe: PhysicsRecipe,
+    progress: bool = True,
+    resume: bool = True,
+    stop_after: int | None = None,
+    ctx: DistContext = SINGLE,
 ) -> PhysicsResult:
     """Train ``recipe`` window by window; ``stop_after`` ends (with a checkpoint) at that
-    global Adam step, and a rerun resumes there."""
-    run = Run(recipe, resume, progress)
+    global Adam step, and a rerun resumes there. Under DDP (``ctx``, from
+    :func:`~pdesurr.training.distributed.init_from_mpi`) every rank trains on its share of
+    the collocation points (:mod:`.physics_parallel`); rank 0 logs and saves."""
+    if recipe.physics["points_x"] % ctx.world:
+        raise ConfigError(
+            f"{recipe.source}: physics.points_x = {recipe.physics['points_x']} must be a "
+            f"multiple of the {ctx.world} ranks (each takes an equal share of every time row)"
+        )
+    run = Run(recipe, resume, progress, ctx)
     try:
         for w in range(run.start_window, recipe.physics["windows"]):
             if not train_window(run, w, stop_after):

@@ -10,8 +10,9 @@
     [pde]       overrides of the reference preset's [pde] table (``velocity = 50``): the
                 residual takes the same parameters under the same names
     [network]   kind (``pdesurr.physics.NETWORKS``) and its options; ``periodic = true``
-                embeds x with the reference's period; coordinates, fields and time bounds
-                come from the problem
+                embeds x with the reference's period; ``initial_modes = M`` imposes the
+                initial condition exactly (M Fourier modes, at most N/2 + 1 of the
+                reference grid); coordinates, fields and time bounds come from the problem
     [optim]     lr, steps (Adam, per window), warmup, min_lr_ratio (the cosine schedule of
                 ``fit``), lbfgs_steps (0 = none; after Adam, per window)
     [train]     seed, device, out, log_every, eval_every (rel. L2 on the reference grid),
@@ -145,6 +146,12 @@ class PhysicsRecipe:
             raise self._err("physics.causal.chunks", "must be in [1, physics.points_t]")
         if p["method"] == "lagrangian" and p["windows"] != 1:
             raise self._err("physics.windows", "the Lagrangian trainer uses one window")
+        if self.network.get("initial_modes", 0) and (
+            p["method"] == "lagrangian" or not self.network["periodic"]
+        ):
+            raise self._err(
+                "network.initial_modes", "the hard IC needs a periodic, Eulerian network"
+            )
         if not self.optim["lr"] > 0:
             raise self._err("optim.lr", f"must be > 0, got {self.optim['lr']}")
         for key in ("steps", "lbfgs_steps", "warmup"):

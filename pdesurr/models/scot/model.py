@@ -161,6 +161,10 @@ class ScOT(nn.Module):
             raise ValueError("scot: learn_residual needs in_channels >= out_channels")
         if cond_dim > 0 and not use_conditioning:
             raise ValueError(f"scot: cond_dim={cond_dim} given but use_conditioning is false")
+        # without a conditioning input the model is the reference's unconditioned ScOT: its
+        # config says so (use_conditioning = false), so the published layout reloads it as
+        # built (plain LayerNorms), in the reference code too; learn_residual follows it
+        use_conditioning = use_conditioning and cond_dim > 0
         self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
             in_channels,
             out_channels,
