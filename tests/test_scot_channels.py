@@ -106,7 +106,7 @@ def kolmogorov(tmp_path_factory):
     return path
 
 
-def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, caplog):
+def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, caplog, capsys):
     import xarray as xr
 
     from pdesurr.checkpoints.readers import load_surrogate
@@ -141,6 +141,12 @@ def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, 
     w0 = ckpt.state_dict()["embeddings.patch_embeddings.projection.weight"]
     w = surrogate.model.state_dict()["embeddings.patch_embeddings.projection.weight"]
     assert w.shape == w0.shape and (w - w0).abs().max() < 0.05
+    # info says how the store's field reaches the model
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "run" / "checkpoint")]) == 0
+    assert "channel map: rho_u_v_p (store fields -> model channels, masked [3])" in (
+        capsys.readouterr().out
+    )
     # evaluate maps the store's vorticity in and the prediction back: metrics on vorticity
     out = tmp_path / "eval"
     args = ["evaluate", str(tmp_path / "run" / "checkpoint"), "--data", str(kolmogorov)]
@@ -150,7 +156,7 @@ def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, 
 
 
 def test_channel_map_refuses_a_store_without_vorticity(tmp_path):
-    from pdesurr.training.fit import build
+    from pdesurr.training.build import build
 
     path = tmp_path / "ks.zarr"
     spec = DatasetSpec.load("ks_refiner/small", ["splits.train=1", "splits.valid=0",

@@ -20,6 +20,12 @@ def describe_surrogate(path: Path, surrogate: nn.Module, config: dict) -> str:
         "  arguments:   " + ", ".join(f"{k}={v}" for k, v in config["model"]["args"].items()),
         f"  data:        history {data['history']}, channels {data['channels']}, "
         f"{data['ndim']}D, conditioning {data['conditioning']}, predicts the {data['predict']}",
+    ]
+    cmap = data.get("channel_map")
+    if cmap:  # the store's fields reach the model through a map (pdesurr.data.channel_map)
+        masked = f", masked {cmap['masked']}" if cmap.get("masked") else ""
+        lines.append(f"  channel map: {cmap['name']} (store fields -> model channels{masked})")
+    lines += [
         f"  trained on:  dataset {dataset!r} ({prov.get('store')}, "
         f"fingerprint {prov.get('fingerprint')})",
         f"  objective:   {config['recipe']['objective']}",
