@@ -388,7 +388,7 @@ def _raw(comm, floats: int, seconds: float) -> dict | None:
 def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) -> dict | None:
     """The transport's own code; the solver is replaced by pre-made samples (replayed)."""
     import pdesurr.stream.mpi as transport
-    from pdesurr.stream.buffers import Sample
+    from pdesurr.stream.buffer import Sample
     from pdesurr.stream.ledger import Ledger
     from pdesurr.stream.producer import WindowSpec
 

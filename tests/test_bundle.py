@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pdesurr.stream.buffers import FIFOBuffer, Sample
+from pdesurr.stream.buffer import Sample
+from pdesurr.stream.buffers import FIFOBuffer
 from pdesurr.stream.bundle import (
     BYE,
     DIVERGED,

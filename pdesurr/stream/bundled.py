@@ -12,7 +12,7 @@ The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead
 preallocated buffers (from any producer, completed in posting order, so each producer's
 events stay in order), copies each sample out once (its own storage, so an evicted sample
 frees its memory), re-posts the buffer, puts the samples into the buffer in one locked
-call (:meth:`~pdesurr.stream.buffers.Buffer.put_many`) and sends one credit message per
+call (:meth:`~pdesurr.stream.buffer.Buffer.put_many`) and sends one credit message per
 bundle. Credits count samples, as before: at most ``capacity + producers x credits``
 samples exist on the trainer side.
 """
@@ -25,7 +25,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 from pdesurr.stream.bundle import (
     ALIVE,
     BYE,

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 from pdesurr.stream.producer import produce
 
 TAG_HEADER, TAG_PAYLOAD, TAG_CREDIT, TAG_STOP, TAG_BUNDLE = 21, 22, 23, 24, 25

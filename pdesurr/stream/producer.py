@@ -27,7 +27,7 @@ import torch
 from pdesurr.data.channels import conditioning_columns
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowSpec
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 
 
 def chunks_for(spec: DatasetSpec, split: str, n_trajectories: int) -> list[tuple[int, int]]:

@@ -35,7 +35,8 @@ from pdesurr.checkpoints.files import load_training_state
 from pdesurr.config import ConfigError
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowSpec
-from pdesurr.stream.buffers import collate, make_buffer
+from pdesurr.stream.buffer import collate
+from pdesurr.stream.buffers import make_buffer
 from pdesurr.stream.ending import StreamEnd
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
