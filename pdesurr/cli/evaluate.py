@@ -38,8 +38,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pdesurr.checkpoints.readers import GRID, load_surrogate, reader_of
     from pdesurr.cli.options import check_output
     from pdesurr.cli.simulate import InputError
-    from pdesurr.config import check_device
     from pdesurr.data.store import open_store
+    from pdesurr.devices import check_device
     from pdesurr.evaluation.evaluate import evaluate
     from pdesurr.evaluation.report import write_report
 
