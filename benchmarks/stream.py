@@ -655,7 +655,7 @@ def validate_checkpoint(checkpoint: str, store: Path) -> dict:
     """``fit``'s final validation, from a checkpoint (the weights are the EMA ones)."""
     from pdesurr.checkpoints.readers import load_surrogate
     from pdesurr.data.windows import WindowDataset
-    from pdesurr.training.fit import validate
+    from pdesurr.training.validate import validate
 
     surrogate, config = load_surrogate(checkpoint)
     cond = tuple(config["data"]["conditioning"])

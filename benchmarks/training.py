@@ -23,7 +23,8 @@ import torch
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.models import MODELS
-from pdesurr.training.fit import build, fit
+from pdesurr.training.build import build
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.sampler import StepSampler
 

@@ -10,7 +10,7 @@ from pdesurr.data.generate import generate
 from pdesurr.data.prefetch import PrefetchedBatches, read_batch
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowDataset
-from pdesurr.training.fit import SINGLE
+from pdesurr.training.distributed import SINGLE
 from pdesurr.training.sampler import OfflineBatches
 
 SETS = ["splits.train=4", "splits.valid=0", "splits.test=0", "time.frames=12"]

@@ -150,7 +150,7 @@ def test_fine_tune_a_four_channel_checkpoint_on_vorticity(kolmogorov, tmp_path, 
 
 
 def test_channel_map_refuses_a_store_without_vorticity(tmp_path):
-    from pdesurr.training.fit import build
+    from pdesurr.training.build import build
 
     path = tmp_path / "ks.zarr"
     spec = DatasetSpec.load("ks_refiner/small", ["splits.train=1", "splits.valid=0",

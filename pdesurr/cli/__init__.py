@@ -39,7 +39,7 @@ from pdesurr.data.store import StoreError
 from pdesurr.devices import DeviceError
 from pdesurr.solvers import DivergenceError, ParameterError
 from pdesurr.training import physics_checkpoint  # noqa: F401  (registers the PINN reader)
-from pdesurr.training.fit import NonFiniteLoss
+from pdesurr.training.run_log import NonFiniteLoss
 
 __all__ = ["build_parser", "main"]
 EXIT_IO, EXIT_DEVICE, EXIT_INTERRUPTED = 5, 6, 130

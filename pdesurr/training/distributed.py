@@ -27,6 +27,9 @@ class DistContext:
         return self.world > 1
 
 
+SINGLE = DistContext()  # one process, no process group
+
+
 def init_from_mpi(comm, device: str = "cpu") -> DistContext:
     """Join all ranks of ``comm`` into the default process group."""
     rank, world = comm.Get_rank(), comm.Get_size()

@@ -33,8 +33,8 @@ from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.local import ThreadTransport
 from pdesurr.stream.pairs import stream_window
 from pdesurr.stream.producer import chunks_for
-from pdesurr.training.distributed import DistContext
-from pdesurr.training.fit import SINGLE, fit
+from pdesurr.training.distributed import SINGLE, DistContext
+from pdesurr.training.fit import fit
 from pdesurr.training.online_batches import OnlineBatches, restore
 from pdesurr.training.online_mpi import run_online_mpi
 from pdesurr.training.recipe import OnlineSection, Recipe

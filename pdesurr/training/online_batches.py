@@ -20,8 +20,7 @@ from pdesurr.config import ConfigError
 from pdesurr.stream.buffer import collate
 from pdesurr.stream.ending import StreamEnd
 from pdesurr.stream.ledger import Ledger
-from pdesurr.training.distributed import DistContext
-from pdesurr.training.fit import SINGLE
+from pdesurr.training.distributed import SINGLE, DistContext
 
 
 class OnlineBatches:

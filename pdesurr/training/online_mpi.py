@@ -23,8 +23,8 @@ from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.mpi import MPIReceiver, run_producer
 from pdesurr.stream.pairs import PairSpec
 from pdesurr.stream.producer import chunks_for
-from pdesurr.training.distributed import init_from_mpi, shutdown
-from pdesurr.training.fit import SINGLE, fit
+from pdesurr.training.distributed import SINGLE, init_from_mpi, shutdown
+from pdesurr.training.fit import fit
 from pdesurr.training.online_batches import OnlineBatches, restore
 from pdesurr.training.recipe import OnlineSection, Recipe
 
