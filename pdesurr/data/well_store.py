@@ -35,15 +35,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pdesurr.data.foreign import (
-    ArrayView,
-    ForeignStore,
-    SplitData,
-    attr_list,
-    attr_text,
-    plain,
-    read_rows,
-)
+from pdesurr.data.array_view import ArrayView, read_rows
+from pdesurr.data.foreign import ForeignStore, SplitData, attr_list, attr_text, plain
 from pdesurr.data.store import StoreError
 
 SPLITS = ("train", "valid", "test")
