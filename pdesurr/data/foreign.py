@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pdesurr.data.array_view import ArrayView
-from pdesurr.data.reader import Store
+from pdesurr.data.reader import SPLITS, Store
 from pdesurr.data.store import StoreError
 
 INFO_STATS_BYTES = 256 << 20  # `info` computes statistics only for splits up to this size
@@ -94,7 +94,7 @@ class ForeignStore(Store):
 
     @property
     def splits(self) -> list[str]:
-        return [s for s in ("train", "valid", "test") if s in self.data]
+        return [s for s in SPLITS if s in self.data]
 
     def _split(self, split: str) -> SplitData:
         if split not in self.data:

@@ -40,9 +40,9 @@ from pdesurr.config import (
     load_toml,
 )
 from pdesurr.data.parameters import check_distribution, check_support, sample
+from pdesurr.data.reader import SPLITS
 from pdesurr.data.spec_sections import (
     SECTIONS,
-    SPLITS,
     DatasetSection,
     OutputSection,
     SolverSection,

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from pdesurr.sections import Section
 
-SPLITS = ("train", "valid", "test")
 SECTIONS = ("dataset", "splits", "solver", "initial", "parameters", "time", "output")
 
 
