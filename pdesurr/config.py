@@ -49,6 +49,7 @@ class RunSection(Section):
 
 SECTIONS = ("pde", "integrator", "initial", "run")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a run names
+STEP_ROUNDOFF = 1e-9  # t_end / dt = 100.0000000001 is 100 steps, not 101
 
 
 def find_preset(name: str | Path, catalogue: str = "solvers") -> Path:
@@ -279,7 +280,7 @@ class SolverConfig:
             raise self._err("run.steps", "set run.steps or run.t_end (or --steps / --t-end)")
         dt = self.integrator["dt"]
         dt = min(dt) if isinstance(dt, list) else dt
-        return math.ceil(run["t_end"] / dt - 1e-9)
+        return math.ceil(run["t_end"] / dt - STEP_ROUNDOFF)
 
     def initial_state(self, batch: int | None = None) -> torch.Tensor:
         """The initial batch (float64, CPU) drawn with ``run.seed``."""

@@ -1,4 +1,5 @@
-"""Per-trajectory parameter distributions of a dataset spec's ``[parameters]`` table.
+"""Per-trajectory draws of a dataset spec: the seed of each trajectory, and the
+distributions of its ``[parameters]`` table.
 
 Each key names an argument of the spec's PDE and one distribution of its value::
 
@@ -7,11 +8,12 @@ Each key names an argument of the spec's PDE and one distribution of its value::
     kind   = { choice = [v0, v1, ...] } v_k with k = floor(u K),           K = len(values)
 
 A value is drawn from one ``torch.Generator`` (float64 ``u``), so a trajectory's parameters are
-a pure function of its generator's seed (:func:`pdesurr.data.spec.trajectory_seed`).
+a pure function of its generator's seed (:func:`trajectory_seed`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 import typing
@@ -23,6 +25,12 @@ from pdesurr.sections import suggest, type_ok
 from pdesurr.solvers import PDES, ParameterError
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
+
+
+def trajectory_seed(seed: int, split: str, index: int) -> int:
+    """The seed of trajectory ``index`` of ``split``: a hash, so neighbours are unrelated."""
+    digest = hashlib.sha256(f"pdesurr/{seed}/{split}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def sample(dist: dict, generator: torch.Generator) -> float:

@@ -39,7 +39,7 @@ from pdesurr.config import (
     find_preset,
     load_toml,
 )
-from pdesurr.data.parameters import check_distribution, check_support, sample
+from pdesurr.data.parameters import check_distribution, check_support, sample, trajectory_seed
 from pdesurr.data.reader import SPLITS
 from pdesurr.data.spec_sections import (
     SECTIONS,
@@ -52,6 +52,9 @@ from pdesurr.data.spec_sections import (
 from pdesurr.memory import check_memory
 from pdesurr.sections import suggest
 from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES, Stepper
+
+FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept: 64 bits, no accidental collision
+DT_MULTIPLE_RTOL = 1e-6  # a time is a multiple of dt up to float round-off in the TOML
 
 
 def find_spec(name: str | Path) -> Path:
@@ -70,12 +73,6 @@ def find_spec(name: str | Path) -> Path:
         for p in (CATALOGUE_ROOT / "datasets").glob("*/*.toml")
     )
     raise ConfigError(f"no dataset spec {str(name)!r}: not a file, nor in datasets/ ({available})")
-
-
-def trajectory_seed(seed: int, split: str, index: int) -> int:
-    """The seed of trajectory ``index`` of ``split``: a hash, so neighbours are unrelated."""
-    digest = hashlib.sha256(f"pdesurr/{seed}/{split}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass
@@ -172,7 +169,7 @@ class DatasetSpec:
                     f"got {value!r}",
                 )
             steps = value / dt
-            if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            if abs(steps - round(steps)) > DT_MULTIPLE_RTOL * max(1.0, steps):
                 raise err(f"time.{key}", f"{value} is not a multiple of the time step dt = {dt}")
 
         out = data.setdefault("output", {})
@@ -255,7 +252,7 @@ class DatasetSpec:
 
     def fingerprint(self) -> str:
         text = json.dumps(self.resolved(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_HEX]
 
     def chunks(self) -> list[tuple[str, int, int]]:
         """Fixed simulation batches ``(split, start, stop)``, independent of the rank count."""

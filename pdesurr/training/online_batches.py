@@ -22,6 +22,8 @@ from pdesurr.stream.ending import StreamEnd
 from pdesurr.stream.ledger import Ledger
 from pdesurr.training.distributed import SINGLE, DistContext
 
+POLL_SECONDS = 0.25  # longest wait for a batch before the transport is polled again
+
 
 class OnlineBatches:
     """Batches from the buffer, plus the stream's monitoring figures."""
@@ -54,7 +56,7 @@ class OnlineBatches:
         while True:  # poll while waiting: the transport closes the buffer when producers end
             self.transport.poll()
             try:
-                samples = self.buffer.get_batch(self.batch_size, timeout=0.25)
+                samples = self.buffer.get_batch(self.batch_size, timeout=POLL_SECONDS)
                 break
             except TimeoutError:
                 continue
