@@ -388,9 +388,9 @@ def _raw(comm, floats: int, seconds: float) -> dict | None:
 def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) -> dict | None:
     """The transport's own code; the solver is replaced by pre-made samples (replayed)."""
     import pdesurr.stream.mpi as transport
-    from pdesurr.stream.buffers import Sample
+    from pdesurr.data.windows import WindowSpec
+    from pdesurr.stream.buffer import Sample
     from pdesurr.stream.ledger import Ledger
-    from pdesurr.stream.producer import WindowSpec
 
     shape = (1, 1, floats)  # (W, C, *S): the transport only sees the element count
     window = WindowSpec(conditioning=("dt", "length")[:N_COND])
@@ -448,11 +448,12 @@ def mpi_messages_worker(sizes: list[int], seconds: float, reps: int) -> None:
     from mpi4py import MPI
 
     from pdesurr.stream.bundle import bundle_samples
+    from pdesurr.training.online_mpi import producer_credits
 
     world = MPI.COMM_WORLD
     if world.Get_size() != 2:
         raise SystemExit("--mpi-worker messages needs exactly 2 ranks")
-    credits = max(1, CAPACITY // 1 // 4)  # as _run_online_mpi computes it for one producer
+    credits = producer_credits(CAPACITY, 1, 1)  # as run_online_mpi computes it
     rows = []
     for n in sizes:
         floats = N_COND + n  # the payload of a sample of n floats: cond + frames
@@ -588,9 +589,11 @@ def mpi_capacity_worker(sizes: list[int], seconds: float) -> None:
     """One trainer rank (0) and ``size - 1`` producer ranks replaying pre-made samples."""
     from mpi4py import MPI
 
+    from pdesurr.training.online_mpi import producer_credits
+
     world = MPI.COMM_WORLD
     n_prod = world.Get_size() - 1
-    credits = max(1, CAPACITY // n_prod // 4)  # as _run_online_mpi computes it
+    credits = producer_credits(CAPACITY, n_prod, 1)  # as run_online_mpi computes it
     rows = []
     for n in sizes:
         r = _pdesurr(world.Dup(), n, seconds, credits, producers=tuple(range(1, n_prod + 1)))
@@ -652,7 +655,7 @@ def validate_checkpoint(checkpoint: str, store: Path) -> dict:
     """``fit``'s final validation, from a checkpoint (the weights are the EMA ones)."""
     from pdesurr.checkpoints.readers import load_surrogate
     from pdesurr.data.windows import WindowDataset
-    from pdesurr.training.fit import validate
+    from pdesurr.training.validate import validate
 
     surrogate, config = load_surrogate(checkpoint)
     cond = tuple(config["data"]["conditioning"])

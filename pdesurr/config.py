@@ -25,46 +25,13 @@ from pathlib import Path
 
 import torch
 
+from pdesurr.devices import check_device
 from pdesurr.memory import check_memory
 from pdesurr.sections import ConfigError, Section, suggest, type_name, type_ok
 from pdesurr.solvers import DEFAULT_INTEGRATOR, INTEGRATORS, PDES, ParameterError, Stepper
 from pdesurr.solvers.pde import PDE
 
 CATALOGUE_ROOT = Path(__file__).resolve().parent.parent
-
-
-class DeviceError(ValueError):
-    """A well-formed device this machine does not have (``cuda`` without CUDA)."""
-
-
-def check_device(value, key: str, source: str = "") -> torch.device:
-    """``value`` as a torch.device, checked against this machine before any work starts:
-    ConfigError when it is no device name, DeviceError when the machine lacks it."""
-    where = f"{source}: " if source else ""
-    try:
-        device = torch.device(value)
-    except (RuntimeError, TypeError):
-        raise ConfigError(
-            f"{where}{key} = {value!r} is not a device (cpu, cuda, cuda:1, mps)"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-            raise DeviceError(
-                f"{where}{key} = {value!r}: no CUDA device on this machine (torch "
-                f"{torch.__version__}, {build}); use cpu"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"{where}{key} = {value!r}: this machine has {torch.cuda.device_count()} "
-                "CUDA device(s)"
-            )
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DeviceError(f"{where}{key} = {value!r}: MPS is not available here")
-    elif device.type != "cpu":
-        raise DeviceError(f"{where}{key} = {value!r}: pdesurr runs on cpu, cuda or mps")
-    return device
 
 
 @dataclass(kw_only=True)
@@ -82,6 +49,7 @@ class RunSection(Section):
 
 SECTIONS = ("pde", "integrator", "initial", "run")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the precisions a run names
+STEP_ROUNDOFF = 1e-9  # t_end / dt = 100.0000000001 is 100 steps, not 101
 
 
 def find_preset(name: str | Path, catalogue: str = "solvers") -> Path:
@@ -312,7 +280,7 @@ class SolverConfig:
             raise self._err("run.steps", "set run.steps or run.t_end (or --steps / --t-end)")
         dt = self.integrator["dt"]
         dt = min(dt) if isinstance(dt, list) else dt
-        return math.ceil(run["t_end"] / dt - 1e-9)
+        return math.ceil(run["t_end"] / dt - STEP_ROUNDOFF)
 
     def initial_state(self, batch: int | None = None) -> torch.Tensor:
         """The initial batch (float64, CPU) drawn with ``run.seed``."""

@@ -7,13 +7,12 @@ import time
 import pytest
 import torch
 
+from pdesurr.stream.buffer import Sample, collate
 from pdesurr.stream.buffers import (
     BUFFERS,
     FIFOBuffer,
     FIROBuffer,
     ReservoirBuffer,
-    Sample,
-    collate,
     make_buffer,
 )
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pdesurr.stream.buffers import FIFOBuffer, Sample
+from pdesurr.stream.buffer import Sample
+from pdesurr.stream.buffers import FIFOBuffer
 from pdesurr.stream.bundle import (
     BYE,
     DIVERGED,
@@ -17,7 +18,7 @@ from pdesurr.stream.bundle import (
     bundle_samples,
     read_bundle,
 )
-from pdesurr.stream.bundled import _deliver, unpack_samples
+from pdesurr.stream.bundled import deliver, unpack_samples
 from pdesurr.stream.ledger import Ledger
 
 
@@ -129,7 +130,7 @@ def test_delivery_keeps_stream_order_and_grants_one_credit_message():
     rx = _Rx(16)
     s = _samples(4, 3)
     # events at positions 0..4: sample, sample, sample, done(4), bye
-    _deliver(
+    deliver(
         rx,
         2,
         [(0, s[0]), (1, s[1]), (2, s[2])],

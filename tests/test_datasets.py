@@ -10,7 +10,8 @@ import xarray as xr
 
 from pdesurr.config import ConfigError
 from pdesurr.data.generate import generate, simulate_batch
-from pdesurr.data.spec import DatasetSpec, trajectory_seed
+from pdesurr.data.parameters import trajectory_seed
+from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.store import StoreError, open_store
 from pdesurr.data.windows import WindowDataset
 

@@ -35,8 +35,9 @@ from pdesurr.data.store import StoreError, open_store
 from pdesurr.evaluation import metrics
 from pdesurr.memory import estimate_bytes
 from pdesurr.solvers import PDES
-from pdesurr.training.fit import NonFiniteLoss, fit
+from pdesurr.training.fit import fit
 from pdesurr.training.recipe import Recipe
+from pdesurr.training.run_log import NonFiniteLoss
 
 
 # --- metrics named after other projects -------------------------------------------------

@@ -7,12 +7,11 @@ exactly once; a reservoir batch of n counts n serves), never from the buffer's o
 import pytest
 import torch
 
+from pdesurr.stream.buffer import Sample, collate
 from pdesurr.stream.buffers import (
     FIFOBuffer,
     FIROBuffer,
     ReservoirBuffer,
-    Sample,
-    collate,
     make_buffer,
 )
 

@@ -22,7 +22,7 @@ import pytest
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream import local
-from pdesurr.training import online
+from pdesurr.training import online, online_batches
 from pdesurr.training.recipe import Recipe
 
 FRAMES, HISTORY, HORIZON, STRIDE, N_TRAJ = 8, 2, 1, 1, 24
@@ -72,7 +72,7 @@ class Spies:
     def __init__(self, monkeypatch):
         self.sent: list[tuple[int, int]] = []
         self.trained: list[tuple[int, int]] = []
-        real_collate, real_produce = online.collate, local.produce
+        real_collate, real_produce = online_batches.collate, local.produce
 
         def collate(samples):
             self.trained.extend((s.trajectory, s.time_index) for s in samples)
@@ -84,7 +84,7 @@ class Spies:
                     self.sent.append((event[1].trajectory, event[1].time_index))
                 yield event
 
-        monkeypatch.setattr(online, "collate", collate)
+        monkeypatch.setattr(online_batches, "collate", collate)
         monkeypatch.setattr(local, "produce", produce)
 
     def take(self):
@@ -137,11 +137,11 @@ DRIVER = textwrap.dedent(
     import json, os, sys
     from mpi4py import MPI
     import pdesurr.stream.mpi as smpi
-    import pdesurr.training.online as online
+    import pdesurr.training.online_batches as online_batches
     from pdesurr.cli import main
 
     log = open(os.path.join(sys.argv[1], f"rank{MPI.COMM_WORLD.Get_rank()}.jsonl"), "a")
-    real_collate, real_produce = online.collate, smpi.produce
+    real_collate, real_produce = online_batches.collate, smpi.produce
 
     def collate(samples):
         for s in samples:
@@ -156,7 +156,7 @@ DRIVER = textwrap.dedent(
                 log.flush()
             yield event
 
-    online.collate, smpi.produce = collate, produce
+    online_batches.collate, smpi.produce = collate, produce
     code = main(sys.argv[2:])
     log.close()
     sys.exit(code)

@@ -12,8 +12,8 @@ from pdesurr.data.pairs import PairDataset, pair_offsets
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream.pairs import PairSpec
 from pdesurr.stream.producer import chunks_for, produce
-from pdesurr.training import online
 from pdesurr.training.online import run_online
+from pdesurr.training.online_batches import OnlineBatches
 from pdesurr.training.recipe import Recipe
 
 FRAMES, K, STEP = 8, 3, 2  # pairs from snapshots 0, 2, 4, 6 of 8: 10 per trajectory
@@ -74,7 +74,7 @@ def test_online_trainer_sees_the_all2all_lead_times(spec_file, tmp_path, monkeyp
                    "watermark": 6},
     }  # fmt: skip
     seen = []
-    real_next = online.OnlineBatches.next
+    real_next = OnlineBatches.next
 
     def spy(self, step):
         got = real_next(self, step)
@@ -84,7 +84,7 @@ def test_online_trainer_sees_the_all2all_lead_times(spec_file, tmp_path, monkeyp
             seen.extend(cond[:, 0].tolist())
         return got
 
-    monkeypatch.setattr(online.OnlineBatches, "next", spy)
+    monkeypatch.setattr(OnlineBatches, "next", spy)
     result, ledger = run_online(Recipe.from_dict(raw), progress=False, log=lambda m: None)
     # FIFO: every pair of the 4 trajectories exactly once; lead (b - a) / (snapshots - 1)
     want = Counter(

@@ -5,7 +5,8 @@ import torch
 from test_online import recipe, spec_file  # noqa: F401 (the module's fixture)
 
 from pdesurr.config import ConfigError
-from pdesurr.stream.buffers import ReservoirBuffer, Sample
+from pdesurr.stream.buffer import Sample
+from pdesurr.stream.buffers import ReservoirBuffer
 from pdesurr.training.online import online_config, run_online
 
 

@@ -38,11 +38,12 @@ from pdesurr.cli.simulate import (
     cmd_simulate,
 )
 from pdesurr.cli.threads import apply_thread_policy
-from pdesurr.config import ConfigError, DeviceError
+from pdesurr.config import ConfigError
 from pdesurr.data.store import StoreError
+from pdesurr.devices import DeviceError
 from pdesurr.solvers import DivergenceError, ParameterError
 from pdesurr.training import physics_checkpoint  # noqa: F401  (registers the PINN reader)
-from pdesurr.training.fit import NonFiniteLoss
+from pdesurr.training.run_log import NonFiniteLoss
 
 __all__ = ["build_parser", "main"]
 EXIT_IO, EXIT_DEVICE, EXIT_INTERRUPTED = 5, 6, 130

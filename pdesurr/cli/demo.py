@@ -116,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     refiner = refiner_stage(store, out, args.fast)
     # the suite schema's defaults, with the demo's store and output (as a suite file would)
-    section = {"data": str(store), "lead_times": [1, 5, 10], "out": str(out / "benchmark")}
+    section = {"data": str(store), "out": str(out / "benchmark")}
     suite = Suite.from_dict(
         {
             "suite": section,
@@ -129,7 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "demo",
     )
     rows = run_suite(suite)
-    table = markdown_table(rows, [1, 5, 10])
+    table = markdown_table(rows, suite.suite.lead_times)
     (out / "benchmark" / "table.md").write_text(table + "\n")
     print(table)
     foundation_stage(out, args.fast)

@@ -38,10 +38,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pdesurr.checkpoints.readers import GRID, load_surrogate, reader_of
     from pdesurr.cli.options import check_output
     from pdesurr.cli.simulate import InputError
-    from pdesurr.config import check_device
     from pdesurr.data.store import open_store
+    from pdesurr.devices import check_device
     from pdesurr.evaluation.evaluate import evaluate
     from pdesurr.evaluation.report import write_report
+    from pdesurr.evaluation.suite import LEAD_TIMES
 
     family = reader_of(args.checkpoint).family
     if family != GRID:
@@ -88,7 +89,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         true,
         out,
         Path(args.checkpoint).parent.name,
-        args.lead_times,
+        list(LEAD_TIMES) if args.lead_times is None else args.lead_times,
         fmt=args.format,
         plots=not args.no_plots,
     )
@@ -179,7 +180,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--steps", type=int, help="rollout length (default: all frames)")
     p.add_argument("--context", type=int, help="frames never scored (default: the history)")
-    p.add_argument("--lead-times", type=int, nargs="*", default=[1, 5, 10])
+    p.add_argument("--lead-times", type=int, nargs="*", help="default: 1 5 10")
     p.add_argument(
         "--samples", type=int, default=1, help="ensemble members of a stochastic model (refiner)"
     )

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 from pdesurr.cli.options import add_set_option, check_output, progress_mode
-from pdesurr.config import check_device
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
+from pdesurr.devices import check_device
 
 # variables set by MPICH/Hydra, Open MPI, PMIx and Slurm's srun for every rank
 _MPI_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")

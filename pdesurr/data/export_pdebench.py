@@ -29,15 +29,13 @@ import numpy as np
 
 from pdesurr import __version__
 from pdesurr.data.channels import stack_fields
-from pdesurr.data.export_well import constant_parameters
+from pdesurr.data.export_well import constant_parameters, empty_destination
 from pdesurr.data.store import StoreError, open_store
 
 
 def export_pdebench(store_path, out: Path, name: str | None = None) -> list[Path]:
     """Write ``store_path`` under ``out`` in a PDEBench layout; returns the files written."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty")
+    out = empty_destination(out)
     store = open_store(store_path)
     try:
         dataset = re.sub(r"[^A-Za-z0-9_]+", "_", name or store.attrs["name"]).strip("_")

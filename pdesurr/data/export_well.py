@@ -81,11 +81,18 @@ def constant_parameters(store) -> dict[str, float]:
     return out
 
 
-def export_well(store_path, out: Path, name: str | None = None) -> list[Path]:
-    """Write ``store_path`` under ``out`` in The Well's layout; returns the files written."""
+def empty_destination(out) -> Path:
+    """``out`` as a Path, refused when it is a folder with files (an export never mixes
+    its files with others')."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty")
+    return out
+
+
+def export_well(store_path, out: Path, name: str | None = None) -> list[Path]:
+    """Write ``store_path`` under ``out`` in The Well's layout; returns the files written."""
+    out = empty_destination(out)
     store = open_store(store_path)
     try:
         return _export(store, out, name)

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pdesurr.data.spec import DatasetSpec, trajectory_seed
+from pdesurr.data.parameters import trajectory_seed
+from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.store import HEADROOM, StoreError, create_store, detect_format, open_store
 
 

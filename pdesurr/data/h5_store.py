@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from pdesurr.data.reader import SPLITS
 from pdesurr.data.store import StoreBase, StoreError
 
 
@@ -70,7 +71,7 @@ class H5Store(StoreBase):
 
     @property
     def splits(self) -> list[str]:
-        return [k for k in ("train", "valid", "test") if k in self.f]
+        return [k for k in SPLITS if k in self.f]
 
     def has(self, split, name):
         return split in self.f and name in self.f[split]

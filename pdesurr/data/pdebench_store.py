@@ -34,7 +34,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pdesurr.data.foreign import ArrayView, ForeignStore, SplitData, attr_text, plain, read_rows
+from pdesurr.data.array_view import ArrayView, read_rows
+from pdesurr.data.foreign import ForeignStore, SplitData, attr_text, plain
 from pdesurr.data.store import StoreError
 
 TEST_RATIO = 0.1  # PDEBench's default test_ratio

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+SPLITS = ("train", "valid", "test")  # the splits a store may hold, in this order
+
 
 class Store(ABC):
     """A dataset store opened for reading (``pdesurr.data.store.open_store``)."""

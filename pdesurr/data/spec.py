@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import json
-import math
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,58 +39,22 @@ from pdesurr.config import (
     find_preset,
     load_toml,
 )
+from pdesurr.data.parameters import check_distribution, check_support, sample, trajectory_seed
+from pdesurr.data.reader import SPLITS
+from pdesurr.data.spec_sections import (
+    SECTIONS,
+    DatasetSection,
+    OutputSection,
+    SolverSection,
+    SplitsSection,
+    TimeSection,
+)
 from pdesurr.memory import check_memory
-from pdesurr.sections import Section, suggest, type_ok
-from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES, ParameterError, Stepper
+from pdesurr.sections import suggest
+from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES, Stepper
 
-SPLITS = ("train", "valid", "test")
-SECTIONS = ("dataset", "splits", "solver", "initial", "parameters", "time", "output")
-DISTRIBUTIONS = ("uniform", "loguniform", "choice")
-
-
-@dataclass(kw_only=True)
-class DatasetSection(Section):
-    """``[dataset]``: what the store says of itself and how it is simulated."""
-
-    description: str = ""
-    seed: int = 0
-    dtype: str = "float32"  # stored precision, a name of DTYPES
-    batch: int = 8  # trajectories simulated together
-
-
-@dataclass(kw_only=True)
-class SplitsSection(Section):
-    """``[splits]``: trajectories per split."""
-
-    train: int = 0
-    valid: int = 0
-    test: int = 0
-
-
-@dataclass(kw_only=True)
-class SolverSection(Section):
-    """``[solver]``: a solvers/ preset and overrides of its ``[pde]``, ``[integrator]``."""
-
-    preset: str
-    pde: dict = field(default_factory=dict)
-    integrator: dict = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class TimeSection(Section):
-    """``[time]``: spin-up and save interval (time units), frames per trajectory."""
-
-    frames: int
-    spinup: float = 0.0
-    save_interval: float | None = None  # default: the solver's dt
-    split_frames: dict = field(default_factory=dict)  # {split: frames}
-
-
-@dataclass(kw_only=True)
-class OutputSection(Section):
-    """``[output]``: the stored resolution (an int for every axis, or one per axis)."""
-
-    resolution: int | list[int] | None = None
+FINGERPRINT_HEX = 16  # hex digits of SHA-256 kept: 64 bits, no accidental collision
+DT_MULTIPLE_RTOL = 1e-6  # a time is a multiple of dt up to float round-off in the TOML
 
 
 def find_spec(name: str | Path) -> Path:
@@ -112,40 +73,6 @@ def find_spec(name: str | Path) -> Path:
         for p in (CATALOGUE_ROOT / "datasets").glob("*/*.toml")
     )
     raise ConfigError(f"no dataset spec {str(name)!r}: not a file, nor in datasets/ ({available})")
-
-
-def trajectory_seed(seed: int, split: str, index: int) -> int:
-    """The seed of trajectory ``index`` of ``split``: a hash, so neighbours are unrelated."""
-    digest = hashlib.sha256(f"pdesurr/{seed}/{split}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def sample(dist: dict, generator: torch.Generator) -> float:
-    ((kind, args),) = dist.items()
-    u = float(torch.rand((), generator=generator, dtype=torch.float64))
-    if kind == "uniform":
-        return args[0] + (args[1] - args[0]) * u
-    if kind == "loguniform":
-        return math.exp(math.log(args[0]) + (math.log(args[1]) - math.log(args[0])) * u)
-    return args[min(int(u * len(args)), len(args) - 1)]
-
-
-def check_support(solver: SolverConfig, params: dict, source: str) -> None:
-    """Every value a distribution can draw is one the PDE accepts: the bounds of
-    ``uniform``/``loguniform`` (the PDEs' constraints are intervals) and every ``choice``;
-    checked before any store exists, so a bad bound never leaves a half-made store."""
-    kwargs = {k: v for k, v in solver.pde.items() if k != "kind"}
-    pde_cls = PDES[solver.pde["kind"]]
-    for key, dist in params.items():
-        ((kind, args),) = dist.items()
-        for value in args:
-            try:
-                pde_cls(**{**kwargs, key: value})
-            except ParameterError as e:
-                raise ConfigError(
-                    f"{source}: parameters.{key}: {kind} {args} can draw {value!r}, which "
-                    f"{solver.pde['kind']} refuses ({str(e).split(': ', 1)[-1]})"
-                ) from None
 
 
 @dataclass
@@ -194,40 +121,7 @@ class DatasetSpec:
         pde_cls = PDES.get(base["pde"].get("kind"))
         params = data.setdefault("parameters", {})
         for key, dist in params.items():
-            if not (
-                isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS
-            ):
-                raise err(
-                    f"parameters.{key}",
-                    f"must be one of {{uniform|loguniform|choice = [...]}}, got {dist!r}",
-                )
-            ((kind, args),) = dist.items()
-            if kind in ("uniform", "loguniform") and not (
-                isinstance(args, list)
-                and len(args) == 2
-                and all(isinstance(a, int | float) and math.isfinite(a) for a in args)
-                and args[0] <= args[1]
-                and (kind == "uniform" or args[0] > 0)
-            ):
-                raise err(
-                    f"parameters.{key}",
-                    f"{kind} needs [low, high] with low <= high (> 0 for loguniform)",
-                )
-            if kind == "choice" and not (isinstance(args, list) and args):
-                raise err(f"parameters.{key}", "choice needs a non-empty list")
-            if pde_cls is not None:
-                sig = inspect.signature(pde_cls.__init__).parameters
-                if key not in sig:
-                    raise err(
-                        f"parameters.{key}",
-                        f"not an argument of {base['pde']['kind']}" + suggest(key, list(sig)[1:]),
-                    )
-                hint = typing.get_type_hints(pde_cls.__init__).get(key)
-                if not type_ok([1.0, 2.0], hint):
-                    raise err(
-                        f"parameters.{key}",
-                        f"{base['pde']['kind']} cannot vary {key} per trajectory",
-                    )
+            check_distribution(key, dist, pde_cls, base["pde"].get("kind"), source)
             base["pde"][key] = sample(dist, torch.Generator().manual_seed(0))
         try:
             solver_cfg = SolverConfig.from_dict(base, f"{source} (solver preset {preset_path})")
@@ -275,7 +169,7 @@ class DatasetSpec:
                     f"got {value!r}",
                 )
             steps = value / dt
-            if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            if abs(steps - round(steps)) > DT_MULTIPLE_RTOL * max(1.0, steps):
                 raise err(f"time.{key}", f"{value} is not a multiple of the time step dt = {dt}")
 
         out = data.setdefault("output", {})
@@ -358,7 +252,7 @@ class DatasetSpec:
 
     def fingerprint(self) -> str:
         text = json.dumps(self.resolved(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_HEX]
 
     def chunks(self) -> list[tuple[str, int, int]]:
         """Fixed simulation batches ``(split, start, stop)``, independent of the rank count."""

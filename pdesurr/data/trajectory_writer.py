@@ -46,7 +46,7 @@ import torch
 import xarray as xr
 
 from pdesurr import __version__
-from pdesurr.config import DTYPES, ConfigError, SolverConfig
+from pdesurr.config import DTYPES, SolverConfig
 from pdesurr.solvers import DEFAULT_INTEGRATOR, PDES
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import Field
@@ -274,14 +274,7 @@ def write_run(
     nothing is left at ``out`` on error.
     """
     run = config.resolved_run()
-    try:
-        device = torch.device(run["device"])
-    except RuntimeError:
-        raise ConfigError(
-            f"{config.source}: run.device: {run['device']!r} is not a device"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{config.source}: run.device: {run['device']!r} but CUDA is unavailable")
+    device = torch.device(run["device"])  # checked on this machine by SolverConfig.validate
     pde, stepper = config.build_pde(), config.build_stepper()
     u0 = config.initial_state() if initial is None else initial
     u0 = u0.to(device=device, dtype=DTYPES[run["dtype"]])

@@ -35,18 +35,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from pdesurr.data.foreign import (
-    ArrayView,
-    ForeignStore,
-    SplitData,
-    attr_list,
-    attr_text,
-    plain,
-    read_rows,
-)
+from pdesurr.data.array_view import ArrayView, read_rows
+from pdesurr.data.foreign import ForeignStore, SplitData, attr_list, attr_text, plain
+from pdesurr.data.reader import SPLITS
 from pdesurr.data.store import StoreError
 
-SPLITS = ("train", "valid", "test")
 PDESURR_AXES = {1: ("x",), 2: ("x", "y")}  # the Well's d0, d1 -> pdesurr's names
 
 

@@ -13,7 +13,7 @@
 
 The trainer reads :meth:`WindowDataset.batch` instead: raw (unstandardised) frames
 ``(B, history + horizon, C, *S)`` and ``cond (B, n_cond)``, the same pair that the online
-stream's buffers collate from their :class:`pdesurr.stream.buffers.Sample` (``frames``
+stream's buffers collate from their :class:`pdesurr.stream.buffer.Sample` (``frames``
 ``(W, C, *S)``, ``cond``, ``trajectory``, ``time_index``), so the fit loop takes either.
 
 Frames ``t0, t0 + stride, ..., t0 + (history + horizon - 1) stride`` make a window; every

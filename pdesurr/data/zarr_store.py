@@ -14,6 +14,7 @@ from pathlib import Path
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from pdesurr.data.reader import SPLITS
 from pdesurr.data.store import StoreBase, StoreError
 
 
@@ -66,7 +67,7 @@ class ZarrStore(StoreBase):
 
     @property
     def splits(self) -> list[str]:
-        return [k for k in ("train", "valid", "test") if k in self.root]
+        return [k for k in SPLITS if k in self.root]
 
     def has(self, split: str, name: str) -> bool:
         return split in self.root and name in self.root[split]

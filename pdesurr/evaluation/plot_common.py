@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
@@ -37,9 +38,10 @@ def pde_class(ds: xr.Dataset) -> type[PDE] | None:
 
 
 def as_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
+    """A tensor (any device; bfloat16 and half via float64) or array as float64 numpy."""
+    if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
-        if hasattr(x, "is_floating_point") and x.is_floating_point():
+        if x.is_floating_point():
             x = x.double()
     return np.asarray(x, dtype=np.float64)
 

@@ -35,6 +35,8 @@ from pdesurr.evaluation.report import write_report
 from pdesurr.evaluation.rollout import persistence
 from pdesurr.sections import Section, suggest
 
+LEAD_TIMES = (1, 5, 10)  # lead indices of the table: one step, short and medium range
+
 
 @dataclass(kw_only=True)
 class SuiteSection(Section):
@@ -44,7 +46,7 @@ class SuiteSection(Section):
     spec: str | None = None
     split: str = "test"
     steps: int | None = None
-    lead_times: list[int] = field(default_factory=lambda: [1, 5, 10])
+    lead_times: list[int] = field(default_factory=lambda: list(LEAD_TIMES))
     context: int = 2
     out: str = "runs/benchmark"
     samples: int = 1

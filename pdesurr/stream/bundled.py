@@ -12,7 +12,7 @@ The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead
 preallocated buffers (from any producer, completed in posting order, so each producer's
 events stay in order), copies each sample out once (its own storage, so an evicted sample
 frees its memory), re-posts the buffer, puts the samples into the buffer in one locked
-call (:meth:`~pdesurr.stream.buffers.Buffer.put_many`) and sends one credit message per
+call (:meth:`~pdesurr.stream.buffer.Buffer.put_many`) and sends one credit message per
 bundle. Credits count samples, as before: at most ``capacity + producers x credits``
 samples exist on the trainer side.
 """
@@ -25,7 +25,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 from pdesurr.stream.bundle import (
     ALIVE,
     BYE,
@@ -138,10 +138,10 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     status = MPI.Status()
     empty = 0
     rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
-    while not (rx.stopping.is_set() and rx._accounted()):
+    while not (rx.stopping.is_set() and rx.accounted()):
         req, buf = posted[0]
         if not req.Test(status):
-            rx._check_silence()
+            rx.check_silence()
             empty += 1
             # keep testing while messages flow, back off when the stream is quiet
             time.sleep(0 if empty < 200 else 0.0005)
@@ -159,7 +159,7 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
-        _deliver(rx, src, samples, other, credit_tag)
+        deliver(rx, src, samples, other, credit_tag)
         rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
@@ -191,7 +191,7 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, sha
     return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
 
 
-def _deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
+def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
     """Samples and events in stream order: each event after the samples that precede it."""
     granted, i = 0, 0
     for j, (kind, a, b, x) in [*other, (None, (None, 0, 0, 0.0))]:

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 from pdesurr.stream.producer import produce
 
 TAG_HEADER, TAG_PAYLOAD, TAG_CREDIT, TAG_STOP, TAG_BUNDLE = 21, 22, 23, 24, 25
@@ -166,7 +166,8 @@ class MPIReceiver:
             time.sleep(0.001)
         return False
 
-    def _accounted(self) -> bool:
+    def accounted(self) -> bool:
+        """Has every producer of this receiver said goodbye or been declared dead."""
         with self.ledger.lock:
             return all(p in self.ledger.finished or p in self.ledger.dead for p in self.producers)
 
@@ -175,7 +176,8 @@ class MPIReceiver:
 
         receive_bundles(self, TAG_BUNDLE, TAG_CREDIT)
 
-    def _check_silence(self) -> None:
+    def check_silence(self) -> None:
+        """Declare dead each producer silent for more than ``timeout`` seconds."""
         now, declared = time.monotonic(), []
         with self.ledger.lock:
             for p in self.producers:

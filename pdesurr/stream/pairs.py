@@ -31,7 +31,7 @@ import torch
 
 from pdesurr.data.pairs import pair_offsets
 from pdesurr.data.windows import WindowSpec
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
 
 LEAD_TIME = "lead_time"  # the first conditioning scalar of a pair
 

@@ -27,7 +27,8 @@ import torch
 from pdesurr.data.channels import conditioning_columns
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.data.windows import WindowSpec
-from pdesurr.stream.buffers import Sample
+from pdesurr.stream.buffer import Sample
+from pdesurr.stream.pairs import PairSpec, produce_pairs
 
 
 def chunks_for(spec: DatasetSpec, split: str, n_trajectories: int) -> list[tuple[int, int]]:
@@ -40,14 +41,12 @@ def produce(
     spec: DatasetSpec,
     split: str,
     chunks: list[tuple[int, int]],
-    window: WindowSpec,
+    window: WindowSpec | PairSpec,
     device="cpu",
     skip: dict[int, int] | None = None,
     exclude: set[int] | frozenset = frozenset(),
 ) -> Iterator[tuple]:
-    if hasattr(window, "pairs"):  # Poseidon's pairs as samples: pdesurr.stream.pairs
-        from pdesurr.stream.pairs import produce_pairs
-
+    if isinstance(window, PairSpec):  # Poseidon's pairs as samples
         yield from produce_pairs(spec, split, chunks, window, device, skip, exclude)
         return
     skip = skip or {}

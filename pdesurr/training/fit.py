@@ -36,11 +36,10 @@ from pdesurr.data.standardize import standardize
 from pdesurr.training import objectives
 from pdesurr.training.build import build
 from pdesurr.training.distributed import SINGLE, DistContext
-from pdesurr.training.metrics_log import MetricsLog
-from pdesurr.training.progress import Progress
 from pdesurr.training.recipe import SCHEMA as RECIPE_SCHEMA
 from pdesurr.training.recipe import Recipe
 from pdesurr.training.resume import check_resume, schema_defaults
+from pdesurr.training.run_log import RunLog
 from pdesurr.training.sampler import OfflineBatches
 from pdesurr.training.state import TrainingState
 from pdesurr.training.validate import validate
@@ -83,11 +82,6 @@ def mapped_objective(options, channel_map):
     )
 
 
-class NonFiniteLoss(RuntimeError):
-    """Training produced a non-finite loss, gradient or weight; the message names the step
-    and the last good checkpoint (never overwritten by the bad state)."""
-
-
 @dataclass
 class FitResult:
     step: int
@@ -96,49 +90,6 @@ class FitResult:
     notes: list = field(default_factory=list)  # what the caller should tell the user
     nothing_to_do: bool = False
     exit_code: int = 0  # non-zero: the job must end with it (online MPI: a dead producer)
-
-
-class RunLog:
-    """Where a run reports: the metrics history, the JSONL/TensorBoard log (main rank) and
-    the progress display."""
-
-    def __init__(self, out: Path | None, progress, total: int, start: int):
-        self.history: list[dict] = []
-        self.file = MetricsLog(out) if out is not None else None
-        self.bar = Progress(progress, total, start)
-
-    def record(self, record: dict, show: bool = True) -> None:
-        self.history.append(record)
-        if self.file:
-            self.file.write(record)
-        if show:
-            self.bar.record(record)
-
-    def latest(self) -> dict:
-        """The latest value of each metric (what a checkpoint records)."""
-        return {k: v for r in self.history for k, v in r.items()}
-
-    def close(self) -> None:
-        self.bar.close()
-        if self.file:
-            self.file.close()
-
-    def diverged(self, step: int, what: str, ckpt_dir: Path):
-        """End the run at the first non-finite value, keeping the last good checkpoint."""
-        self.bar.close()
-        if self.file:
-            self.file.write({"step": step, "error": what})
-            self.file.close()
-        kept = read_config(ckpt_dir).get("step") if (ckpt_dir / "config.json").is_file() else None
-        saved = (
-            f"the last good checkpoint ({ckpt_dir}, step {kept}) is kept"
-            if kept is not None
-            else "no checkpoint was written"
-        )
-        raise NonFiniteLoss(
-            f"training diverged at step {step}: {what}; {saved}; try a smaller optim.lr, "
-            "a tighter optim.grad_clip or a longer optim.warmup"
-        )
 
 
 def write_checkpoint(ckpt_dir: Path, config: dict, state: TrainingState, step: int, data_state,

@@ -24,9 +24,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pdesurr.config import CATALOGUE_ROOT, ConfigError, check_device, check_kwargs, load_toml
+from pdesurr.config import CATALOGUE_ROOT, ConfigError, check_kwargs, load_toml
 from pdesurr.data.channel_map import CHANNEL_MAPS
 from pdesurr.data.windows import WindowSpec
+from pdesurr.devices import check_device
 from pdesurr.models import MODELS
 from pdesurr.sections import Section, suggest
 from pdesurr.stream.ending import WHEN_DONE, default_when_done
