@@ -1,7 +1,7 @@
 """The demo's model-family stages (``pdesurr demo``, steps 5-7), each through the same
 commands a user runs, on small budgets:
 
-5. PDE-Refiner (``train/ks_refiner.toml``: the CPU U-Net backbone, K = 3) trained offline
+5. PDE-Refiner (``train/ks_refiner.toml``: the CPU U-Net backbone, K = 1) trained offline
    on the demo's KS dataset; its stochastic rollouts (K + 1 calls per step) join the
    benchmark table next to the online FNO;
 6. foundation models: a small scOT pretrained from scratch on decaying turbulence with
