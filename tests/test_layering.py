@@ -1,4 +1,5 @@
-"""The layers of ARCHITECTURE.md: evaluation/ and checkpoints/ never import training/.
+"""The layers of ARCHITECTURE.md: evaluation/ and checkpoints/ never import training/, and
+only cli/ imports cli/.
 
 Read from the source (every ``import`` and ``from ... import``, also inside functions) and
 checked at run time (importing every module of those packages loads no training module),
@@ -41,6 +42,19 @@ def test_no_source_line_imports_training(package):
         if m == "pdesurr.training" or m.startswith("pdesurr.training.")
     }
     assert not bad, f"pdesurr/{package} imports training/: {sorted(bad)}"
+
+
+@pytest.mark.parametrize("package", ["training", "evaluation", "checkpoints", "data", "stream",
+                                     "models", "physics", "solvers", "spectral"])  # fmt: skip
+def test_only_the_cli_imports_the_cli(package):
+    # the CLI is the edge (command line, environment, terminal): the library never calls up
+    bad = {
+        f"{f.relative_to(ROOT)}: {m}"
+        for f in sorted((ROOT / package).rglob("*.py"))
+        for m in imported_modules(f)
+        if m == "pdesurr.cli" or m.startswith("pdesurr.cli.")
+    }
+    assert not bad, f"pdesurr/{package} imports the CLI: {sorted(bad)}"
 
 
 def test_the_ast_walk_sees_a_lazy_import(tmp_path):

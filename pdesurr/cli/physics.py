@@ -72,23 +72,3 @@ def evaluate(args) -> int:
     print(json.dumps(shown, indent=1))
     print(f"report -> {out}")
     return 0
-
-
-def describe(path) -> str:
-    """``pdesurr info`` of a PINN checkpoint."""
-    from pdesurr.training.physics_checkpoint import read_pinn_config
-
-    c = read_pinn_config(path)
-    args = c["model"]["args"][0]
-    shown = {k: args[k] for k in ("width", "depth", "periodic") if k in args}
-    ref = c["reference"]
-    err = c.get("metrics", {}).get("rel_l2")
-    lines = [
-        f"{path}: physics-informed checkpoint (pdesurr {c.get('pdesurr_version', '?')}), "
-        f"{c['method']} PINN, step {c['step']}",
-        f"  network: {c['model']['kind']} {shown}, {len(c['edges'])} time window(s) {c['edges']}",
-        f"  reference: {ref['preset']} with [pde] overrides {ref['pde']} ({ref['store']})",
-    ]
-    if err is not None:
-        lines.append(f"  last relative L2 on the reference grid: {err:.4g}")
-    return "\n".join(lines)

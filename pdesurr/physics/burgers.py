@@ -14,6 +14,7 @@ from pdesurr.physics.residual import Residual
 
 class BurgersResidual(Residual):
     name = "burgers"
+    characteristics = True  # dx/dt = u
     coords = ("x", "t")
     fields = ("u",)
     needs = ("u", "u_t", "u_x", "u_xx")

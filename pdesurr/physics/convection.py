@@ -15,6 +15,7 @@ from pdesurr.physics.residual import Residual
 
 class ConvectionResidual(Residual):
     name = "convection"
+    characteristics = True  # dx/dt = c
     coords = ("x", "t")
     fields = ("u",)
     components = ("pde",)

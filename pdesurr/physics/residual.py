@@ -29,6 +29,9 @@ class Residual(ABC):
     fields: tuple[str, ...]
     needs: tuple[str, ...]
     components: tuple[str, ...]
+    # a first-order transport part whose characteristics the Lagrangian PINN follows
+    # (Mojgani et al.): dx/dt = c for convection, dx/dt = u for Burgers
+    characteristics: bool = False
 
     def __init__(self, forcing: Forcing | None = None):
         self.forcing = forcing

@@ -166,15 +166,27 @@ def load_state(path: Path, recipe, ref: Reference, device, dtype):
 
 
 # --- registration: the reader of this family (pdesurr.checkpoints.readers) ---------------
-def _describe(path: Path) -> str:
-    from pdesurr.cli.physics import describe  # the `info` text lives with the CLI glue
-
-    return describe(path)
+def describe(path) -> str:
+    """``pdesurr info`` of a PINN checkpoint."""
+    c = read_pinn_config(path)
+    args = c["model"]["args"][0]
+    shown = {k: args[k] for k in ("width", "depth", "periodic") if k in args}
+    ref = c["reference"]
+    err = c.get("metrics", {}).get("rel_l2")
+    lines = [
+        f"{path}: physics-informed checkpoint (pdesurr {c.get('pdesurr_version', '?')}), "
+        f"{c['method']} PINN, step {c['step']}",
+        f"  network: {c['model']['kind']} {shown}, {len(c['edges'])} time window(s) {c['edges']}",
+        f"  reference: {ref['preset']} with [pde] overrides {ref['pde']} ({ref['store']})",
+    ]
+    if err is not None:
+        lines.append(f"  last relative L2 on the reference grid: {err:.4g}")
+    return "\n".join(lines)
 
 
 READERS["pdesurr.physics"] = Reader(
     claims=lambda raw: raw.get("format") == FORMAT and raw.get("family") == FAMILY,
     config=lambda path, raw: read_pinn_config(path),
-    describe=_describe,
+    describe=describe,
     family=PHYSICS,
 )

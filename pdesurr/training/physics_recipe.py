@@ -74,7 +74,6 @@ SCHEMA = {
     },
 }
 # 1D PDEs a PINN can be trained on: the residual registry uses the solver's name
-TRAINABLE = ("convection", "burgers", "allen_cahn", "kuramoto_sivashinsky")
 
 
 def is_physics_recipe(name: str | Path, overrides=()) -> bool:
@@ -162,14 +161,15 @@ class PhysicsRecipe:
                 raise self._err(f"train.{key}", f"must be >= 1, got {self.train[key]}")
 
     def residual_kind(self, pde_kind: str) -> str:
-        if pde_kind not in TRAINABLE:
+        residual = RESIDUALS.get(pde_kind)
+        if residual is None or len(residual.coords) != 2:  # the trainer is (x, t) only
             raise self._err("physics.reference", f"no 1D PINN trainer for PDE {pde_kind!r}")
-        kind = pde_kind
-        if self.physics["method"] == "lagrangian" and kind not in ("convection", "burgers"):
+        if self.physics["method"] == "lagrangian" and not residual.characteristics:
+            along = [k for k, r in RESIDUALS.items() if r.characteristics]
             raise self._err(
-                "physics.method", f"lagrangian is for convection and Burgers, not {kind}"
+                "physics.method", f"lagrangian needs characteristics ({along}), not {pde_kind}"
             )
-        return kind
+        return pde_kind
 
     def resolved(self) -> dict:
         phys = {**self.physics, "causal": self.causal, "lagrangian": self.lagrangian}
