@@ -83,3 +83,37 @@ def test_stepper_leaves_its_input_alone_and_matches_a_functional_loop(state):
     ref = pde.grid.irfft(uh)
     # 20 steps of round-off differences in a still-linear flow
     assert float((ours - ref).abs().max()) < 1e-12 * float(ref.abs().max())
+
+
+def test_steady_steps_allocate_nothing(state):
+    # the promise of AB3.step_: after the two start-up steps, the state is updated in place
+    # and the tendencies and the increment cycle through four buffers. Every carry is held here, so a step
+    # that allocated would show a new address (a held tensor's memory cannot be reused).
+    pde, q = state
+    system = pde.system("cpu", torch.float64, 3)
+    ab3 = AB3(system.linear, system.nonlinear, 7200.0)
+    uh = pde.grid.rfft(q)
+    carry = ab3.init(uh)
+    for _ in range(2):
+        uh, carry = ab3.step_(uh, carry)
+    assert carry[2] == 2  # two past tendencies: the AB3 level
+    state_ptr, held, storages = uh.data_ptr(), [], set()
+    for _ in range(9):
+        uh, carry = ab3.step_(uh, carry)
+        # the carry and the integrator's work arrays (the increment buffer among them)
+        held.append((carry, list(ab3._spare)))
+        storages |= {t.data_ptr() for t in [*carry[:2], *ab3._spare]}
+        assert uh.data_ptr() == state_ptr and carry[2] == 2
+    assert len(storages) <= 4, f"{len(storages)} work buffers over 9 steps"
+
+
+def test_work_arrays_follow_the_state_shape(state):
+    # one system serves states of several batch sizes (a stepper's members dropped after a
+    # divergence, an evaluation batch): each gets work arrays of its own shape
+    pde, q = state
+    system = pde.system("cpu", torch.float64, 3)
+    for qh in (pde.grid.rfft(q), pde.grid.rfft(q[:1]), pde.grid.rfft(2 * q)):
+        ref = functional_tendency(pde, qh)
+        got = system.nonlinear(qh)
+        assert got.shape == qh.shape
+        assert float((got - ref).abs().max()) < 1e-13 * float(ref.abs().max())
