@@ -80,7 +80,10 @@ def _train(recipe: str, out: Path, steps: int, *sets: str, quiet: bool) -> Path:
 def refiner_stage(store: Path, out: Path, fast: bool) -> Path:
     """Train PDE-Refiner on the demo's KS store; returns its checkpoint."""
     steps = REFINER_STEPS[fast]
-    print(f"PDE-Refiner: the CPU U-Net backbone with K = 3 refinement steps, {steps} steps")
+    from pdesurr.training.recipe import Recipe
+
+    k = Recipe.load("ks_refiner").model.get("refinement_steps")
+    print(f"PDE-Refiner: the CPU U-Net backbone with K = {k} refinement steps, {steps} steps")
     return _train(
         "ks_refiner", out / "ks_refiner", steps, f"data.store={_quoted(store)}", quiet=fast
     )
