@@ -27,7 +27,10 @@ def test_train_then_evaluate(tmp_path, recipe, capsys):
     assert "physics-informed checkpoint" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "run" / "checkpoint")]) == 0
     out = tmp_path / "run" / "eval"
-    summary = json.loads((out / "summary.json").read_text())
+    def refuse(constant):  # strict JSON: a correlation time that never falls is "inf"
+        raise AssertionError(f"summary.json holds the bare constant {constant}")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse)
     assert 0 < summary["rel_l2"] < 10
     assert len(summary["rel_l2_per_time"]) == 101  # the preset saves 101 frames
     assert len(summary["correlation_per_time"]) == 101 and "corr_time_0.8" in summary

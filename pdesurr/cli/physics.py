@@ -3,8 +3,9 @@ table, and ``pdesurr evaluate`` on a PINN checkpoint (``summary.json`` + PNG fig
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from pdesurr import strict_json
 
 
 def train(args) -> int:
@@ -60,7 +61,7 @@ def evaluate(args) -> int:
         "rel_l2_per_time": info["rel_l2_per_time"],
         "correlation_per_time": info["correlation_per_time"],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(strict_json.dumps(summary, indent=1))  # inf as "inf"
     if not args.no_plots:
         ev.plot_maps(ref.x, ref.t, pred, ref.u, out / "maps.png", label)
         ev.plot_errors(ref.t, info["rel_l2_per_time"], out / "rel_l2_time.png", label)
@@ -69,6 +70,6 @@ def evaluate(args) -> int:
         if sol.causal_log:
             ev.plot_causal_weights(sol.causal_log, out / "causal_weights.png", label)
     shown = {k: info[k] for k in ("rel_l2", "rel_l2_final", "max_abs_error", "corr_time_0.8")}
-    print(json.dumps(shown, indent=1))
+    print(strict_json.dumps(shown, indent=1))
     print(f"report -> {out}")
     return 0
