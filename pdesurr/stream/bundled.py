@@ -31,12 +31,14 @@ from pdesurr.stream.bundle import (
     BYE,
     DIVERGED,
     DONE,
+    FLOAT_BYTES,
     SAMPLE,
     BundleWriter,
     bundle_samples,
     max_bytes,
     read_bundle,
 )
+from pdesurr.stream.recvpool import ReceivePool
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
@@ -126,15 +128,19 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     from mpi4py import MPI
 
     comm, floats = rx.comm, rx.size
-    nbytes = max_bytes(bundle_samples(floats, rx.credits), floats)
+    per = bundle_samples(floats, rx.credits)
     ring = ring or min(8, 2 + 2 * len(rx.producers))
+    # samples of at least GROUP_BYTES are not copied out but view their receive buffer
+    capacity = getattr(rx.buffer, "capacity", 0)
+    pool = ReceivePool(max_bytes(per, floats), ReceivePool.limit_for(ring, capacity, per))
+    in_place = FLOAT_BYTES * floats >= GROUP_BYTES
     posted: deque = deque()
 
     def post(buf):
         posted.append((comm.Irecv([buf, MPI.BYTE], source=MPI.ANY_SOURCE, tag=tag), buf))
 
     for _ in range(ring):
-        post(np.empty(nbytes, np.uint8))
+        post(pool.take())
     status = MPI.Status()
     empty = 0
     rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
@@ -151,15 +157,21 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         posted.popleft()
         src = status.Get_source()
         frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
-        samples = []
+        samples, spare = [], None
         if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
-            samples = unpack_samples(frames, cond, events, rx.shape)
+            spare = pool.take() if in_place else None
+            if spare is not None:  # the samples view buf; a free buffer takes its place
+                samples = lend_samples(pool, buf, events, floats, rx.n_cond, rx.shape)
+            else:  # small samples, or every pooled buffer pinned: copy out
+                samples = unpack_samples(frames, cond, events, rx.shape)
         other = [(j, e) for j, e in enumerate(events.tolist()) if e[0] != SAMPLE]
-        post(buf)
+        post(buf if spare is None else spare)
+        del frames, cond
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
         _deliver(rx, src, samples, other, credit_tag)
+        del samples  # a sample the buffer did not keep releases its receive buffer now
         rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
@@ -187,6 +199,15 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, sha
         fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
     cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
     at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
+    a, b = events["a"].tolist(), events["b"].tolist()
+    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
+
+
+def lend_samples(pool, buf, events: np.ndarray, floats: int, n_cond: int, shape) -> list:
+    """``[(event position, Sample)]`` viewing the received bundle ``buf`` in place (see
+    :mod:`pdesurr.stream.recvpool`: a held sample pins its bundle, the pool bounds them)."""
+    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
+    fs, cs = pool.lend(buf, len(at), floats, n_cond, shape)
     a, b = events["a"].tolist(), events["b"].tolist()
     return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
 
