@@ -46,7 +46,7 @@ HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this
 
 class BundleSender:
     def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
-                 ring: int = 3, max_delay: float = 0.02):  # fmt: skip
+                 ring: int = 6, max_delay: float = 0.02):  # fmt: skip
         from mpi4py import MPI
 
         self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
@@ -238,8 +238,7 @@ def _put_all(rx, samples: list[Sample]) -> int:
     while done < len(samples) and not rx.stopping.is_set():
         with rx.ledger.lock:  # buffer and ledger change together (checkpoints see both)
             n = rx.buffer.put_many(samples[done:])
-            for s in samples[done : done + n]:
-                rx.ledger.sample(s.trajectory)
+            rx.ledger.samples([s.trajectory for s in samples[done : done + n]])
         done += n
         if done < len(samples):
             time.sleep(0.001)
