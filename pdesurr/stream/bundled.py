@@ -10,10 +10,13 @@ for a second, an ``ALIVE`` event goes alone.
 
 The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead into
 preallocated buffers (from any producer, completed in posting order, so each producer's
-events stay in order), copies each sample out once (its own storage, so an evicted sample
-frees its memory), re-posts the buffer, puts the samples into the buffer in one locked
-call (:meth:`~pdesurr.stream.buffers.Buffer.put_many`) and sends one credit message per
-bundle. Credits count samples, as before: at most ``capacity + producers x credits``
+events stay in order). Samples of at least ``GROUP_BYTES`` view their receive buffer in
+place and a free buffer of a bounded pool is posted instead
+(:mod:`pdesurr.stream.recvpool`: a held sample pins its bundle); smaller ones, or all when
+the pool is exhausted, are copied out (a held one pins at most ``max(its size,
+GROUP_BYTES)``) and the buffer is re-posted. Then it puts the samples into the buffer in
+one locked call (:meth:`~pdesurr.stream.buffers.Buffer.put_many`) and sends one credit
+message per bundle. Credits count samples, as before: at most ``capacity + producers x credits``
 samples exist on the trainer side.
 """
 
