@@ -16,10 +16,12 @@ from pdesurr.stream.bundle import (
     SAMPLE,
     BundleWriter,
     bundle_samples,
+    max_bytes,
     read_bundle,
 )
-from pdesurr.stream.bundled import deliver, unpack_samples
+from pdesurr.stream.bundled import deliver, lend_samples, unpack_samples
 from pdesurr.stream.ledger import Ledger
+from pdesurr.stream.recvpool import ReceivePool
 
 
 def test_round_trip_of_random_samples_and_events():
@@ -166,3 +168,62 @@ def test_unpacked_samples_own_their_group_and_match_the_payload():
         assert s.cond.tolist() == [float(i)] and (s.trajectory, s.time_index) == (3, i)
     storages = {s.frames.untyped_storage().data_ptr() for _, s in out}
     assert len(storages) == 3  # ceil(30 / 12) groups: a held sample pins at most 4 KiB
+
+
+def _bundle_in(buf, n, shape, seed):
+    """Write a bundle of n random samples (1 cond float) into the receive buffer buf."""
+    rng = np.random.default_rng(seed)
+    floats = 1 + int(np.prod(shape))
+    w = BundleWriter(n, floats, 1)
+    sent = [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
+    for i, f in enumerate(sent):
+        w.sample(5, i, np.array([i], np.float32), f)
+    msg = w.finish()
+    buf[: len(msg)] = msg
+    return sent, read_bundle(buf, len(msg), floats, 1)[2], floats
+
+
+def test_lent_samples_view_the_bundle_and_free_it_when_the_last_one_goes():
+    shape = (1, 1, 1024)  # 4 KiB + 4 B: in place, as receive_bundles does for these
+    pool = ReceivePool(max_bytes(4, 1025), limit=2)
+    buf = pool.take()
+    sent, events, floats = _bundle_in(buf, 4, shape, 0)
+    out = lend_samples(pool, buf, events, floats, 1, shape)
+    for i, (j, s) in enumerate(out):
+        assert j == i and (s.trajectory, s.time_index) == (5, i)
+        np.testing.assert_array_equal(s.frames.numpy(), sent[i])  # the payload itself
+        assert s.cond.tolist() == [float(i)]
+        # a view of the receive buffer: no copy was made
+        assert s.frames.untyped_storage().data_ptr() == buf.ctypes.data
+    kept = out[2][1]
+    del out, s
+    assert not pool.free  # one held sample pins its bundle: buf must not be re-posted
+    del kept
+    assert list(pool.free) == [buf]  # the last view gone: buf is free again
+    assert pool.take() is buf
+
+
+def test_receive_pool_never_exceeds_its_limit():
+    assert ReceivePool.limit_for(3, 100, 15) == 3 + 2 * 7 + 1  # ring + 2 ceil(C / B) + 1
+    pool = ReceivePool(64, limit=3)
+    bufs = [pool.take() for _ in range(3)]
+    assert all(b is not None for b in bufs) and pool.take() is None  # caller copies out then
+    pool.free.append(bufs[1])
+    assert pool.take() is bufs[1] and pool.made == 3
+
+
+def test_fifo_of_lent_samples_pins_at_most_its_bundles():
+    # a FIFO of C samples from bundles of B pins <= ceil(C / B) + 1 bundles, so the pool's
+    # limit (ring + 2 ceil(C / B) + 1) is never reached and no bundle is copied
+    shape, per, capacity, ring = (1, 1, 1024), 4, 10, 2
+    pool = ReceivePool(max_bytes(per, 1025), ReceivePool.limit_for(ring, capacity, per))
+    fifo = FIFOBuffer(capacity)
+    for k in range(20):
+        if len(fifo) > capacity - per:
+            fifo.get_batch(per)  # the trainer takes a batch, freeing room
+        buf = pool.take()
+        assert buf is not None, f"pool exhausted at bundle {k}"
+        _, events, floats = _bundle_in(buf, per, shape, k)
+        assert fifo.put_many([s for _, s in lend_samples(pool, buf, events, floats, 1, shape)])
+        pinned = pool.made - len(pool.free)
+        assert pinned <= -(-len(fifo) // per) + 1

@@ -27,6 +27,7 @@ def test_train_then_evaluate(tmp_path, recipe, capsys):
     assert "physics-informed checkpoint" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "run" / "checkpoint")]) == 0
     out = tmp_path / "run" / "eval"
+
     def refuse(constant):  # strict JSON: a correlation time that never falls is "inf"
         raise AssertionError(f"summary.json holds the bare constant {constant}")
 

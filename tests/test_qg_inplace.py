@@ -87,8 +87,8 @@ def test_stepper_leaves_its_input_alone_and_matches_a_functional_loop(state):
 
 def test_steady_steps_allocate_nothing(state):
     # the promise of AB3.step_: after the two start-up steps, the state is updated in place
-    # and the tendencies and the increment cycle through four buffers. Every carry is held here, so a step
-    # that allocated would show a new address (a held tensor's memory cannot be reused).
+    # and the tendencies and the increment cycle through four buffers. Every carry is held
+    # here, so a step that allocated would show a new address (held memory is not reused).
     pde, q = state
     system = pde.system("cpu", torch.float64, 3)
     ab3 = AB3(system.linear, system.nonlinear, 7200.0)

@@ -10,10 +10,13 @@ for a second, an ``ALIVE`` event goes alone.
 
 The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead into
 preallocated buffers (from any producer, completed in posting order, so each producer's
-events stay in order), copies each sample out once (its own storage, so an evicted sample
-frees its memory), re-posts the buffer, puts the samples into the buffer in one locked
-call (:meth:`~pdesurr.stream.buffer.Buffer.put_many`) and sends one credit message per
-bundle. Credits count samples, as before: at most ``capacity + producers x credits``
+events stay in order). Samples of at least ``GROUP_BYTES`` view their receive buffer in
+place and a free buffer of a bounded pool is posted instead
+(:mod:`pdesurr.stream.recvpool`: a held sample pins its bundle); smaller ones, or all when
+the pool is exhausted, are copied out (a held one pins at most ``max(its size,
+GROUP_BYTES)``) and the buffer is re-posted. Then it puts the samples into the buffer in
+one locked call (:meth:`~pdesurr.stream.buffer.Buffer.put_many`) and sends one credit
+message per bundle. Credits count samples, as before: at most ``capacity + producers x credits``
 samples exist on the trainer side.
 """
 
@@ -31,12 +34,14 @@ from pdesurr.stream.bundle import (
     BYE,
     DIVERGED,
     DONE,
+    FLOAT_BYTES,
     SAMPLE,
     BundleWriter,
     bundle_samples,
     max_bytes,
     read_bundle,
 )
+from pdesurr.stream.recvpool import ReceivePool
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
@@ -44,7 +49,7 @@ HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this
 
 class BundleSender:
     def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
-                 ring: int = 3, max_delay: float = 0.02):  # fmt: skip
+                 ring: int = 6, max_delay: float = 0.02):  # fmt: skip
         from mpi4py import MPI
 
         self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
@@ -126,15 +131,19 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     from mpi4py import MPI
 
     comm, floats = rx.comm, rx.size
-    nbytes = max_bytes(bundle_samples(floats, rx.credits), floats)
+    per = bundle_samples(floats, rx.credits)
     ring = ring or min(8, 2 + 2 * len(rx.producers))
+    # samples of at least GROUP_BYTES are not copied out but view their receive buffer
+    capacity = getattr(rx.buffer, "capacity", 0)
+    pool = ReceivePool(max_bytes(per, floats), ReceivePool.limit_for(ring, capacity, per))
+    in_place = FLOAT_BYTES * floats >= GROUP_BYTES
     posted: deque = deque()
 
     def post(buf):
         posted.append((comm.Irecv([buf, MPI.BYTE], source=MPI.ANY_SOURCE, tag=tag), buf))
 
     for _ in range(ring):
-        post(np.empty(nbytes, np.uint8))
+        post(pool.take())
     status = MPI.Status()
     empty = 0
     rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
@@ -151,15 +160,21 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         posted.popleft()
         src = status.Get_source()
         frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
-        samples = []
+        samples, spare = [], None
         if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
-            samples = unpack_samples(frames, cond, events, rx.shape)
+            spare = pool.take() if in_place else None
+            if spare is not None:  # the samples view buf; a free buffer takes its place
+                samples = lend_samples(pool, buf, events, floats, rx.n_cond, rx.shape)
+            else:  # small samples, or every pooled buffer pinned: copy out
+                samples = unpack_samples(frames, cond, events, rx.shape)
         other = [(j, e) for j, e in enumerate(events.tolist()) if e[0] != SAMPLE]
-        post(buf)
+        post(buf if spare is None else spare)
+        del frames, cond
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
         deliver(rx, src, samples, other, credit_tag)
+        del samples  # a sample the buffer did not keep releases its receive buffer now
         rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
@@ -191,6 +206,15 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, sha
     return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
 
 
+def lend_samples(pool, buf, events: np.ndarray, floats: int, n_cond: int, shape) -> list:
+    """``[(event position, Sample)]`` viewing the received bundle ``buf`` in place (see
+    :mod:`pdesurr.stream.recvpool`: a held sample pins its bundle, the pool bounds them)."""
+    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
+    fs, cs = pool.lend(buf, len(at), floats, n_cond, shape)
+    a, b = events["a"].tolist(), events["b"].tolist()
+    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
+
+
 def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
     """Samples and events in stream order: each event after the samples that precede it."""
     granted, i = 0, 0
@@ -217,8 +241,7 @@ def _put_all(rx, samples: list[Sample]) -> int:
     while done < len(samples) and not rx.stopping.is_set():
         with rx.ledger.lock:  # buffer and ledger change together (checkpoints see both)
             n = rx.buffer.put_many(samples[done:])
-            for s in samples[done : done + n]:
-                rx.ledger.sample(s.trajectory)
+            rx.ledger.samples([s.trajectory for s in samples[done : done + n]])
         done += n
         if done < len(samples):
             time.sleep(0.001)

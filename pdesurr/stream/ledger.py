@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import torch
 
@@ -27,6 +28,12 @@ class Ledger:
     def sample(self, trajectory: int) -> None:
         with self.lock:
             self.received[trajectory] = self.received.get(trajectory, 0) + 1
+
+    def samples(self, trajectories) -> None:
+        """Count one window for each entry of ``trajectories`` (a bundle's, in one go)."""
+        with self.lock:
+            for t, k in Counter(trajectories).items():
+                self.received[t] = self.received.get(t, 0) + k
 
     def event(self, producer: int, event: tuple) -> None:
         with self.lock:
