@@ -28,12 +28,12 @@ import math
 
 import torch
 
-from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
+from pdesurr.solvers.pde import LinePDE, check, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
 from pdesurr.spectral import dealias_mask, energy_spectrum
 
 
-class AllenCahn(PDE):
+class AllenCahn(LinePDE):
     """Allen-Cahn (see the module docstring).
 
     Args:
@@ -57,11 +57,9 @@ class AllenCahn(PDE):
         reaction: float = 5.0,
         dealias: bool = True,
     ):
-        length, grid = line_grid(resolution, length)
+        self._set_line(resolution, length, origin)
         check(diffusion >= 0, "diffusion", f"must be >= 0, got {diffusion}")
-        self.resolution, self.length, self.origin = resolution, length, float(origin)
         self.diffusion, self.reaction, self.dealias = float(diffusion), float(reaction), dealias
-        self.grid = grid
         self.fields = (Field("u", long_name="order parameter u"),)
 
     def parameters(self) -> dict:
@@ -86,10 +84,6 @@ class AllenCahn(PDE):
             return n_hat if mask is None else n_hat * mask
 
         return SpectralSystem(linear=linear, nonlinear=nonlinear)
-
-    def x(self, dtype=torch.float64, device=None) -> torch.Tensor:
-        """Physical coordinates ``origin + j L / N``, shape ``(N,)``."""
-        return self.origin + self.grid.coords(dtype, device)[0]
 
     def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean ``<u>`` and the free energy ``<d u_x^2 / 2 + r (u^2 - 1)^2 / 4>`` (never
@@ -120,5 +114,5 @@ class AllenCahn(PDE):
         return torch.full((batch, 1, self.resolution), float(value), dtype=torch.float64)
 
     def _sine(self, batch, generator, value: float = 0.0, amplitude: float = 1.0, mode: int = 1):
-        theta = 2 * math.pi * mode * (self.x() - self.origin) / self.length
+        theta = mode * self.phase()
         return (value + amplitude * torch.sin(theta)).expand(batch, 1, -1).clone()

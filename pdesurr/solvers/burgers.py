@@ -24,12 +24,12 @@ import math
 import torch
 
 from pdesurr.solvers.advection import conservative_advection
-from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
+from pdesurr.solvers.pde import LinePDE, check, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
 from pdesurr.spectral import energy_spectrum
 
 
-class Burgers(PDE):
+class Burgers(LinePDE):
     """Viscous Burgers (see the module docstring).
 
     Args:
@@ -51,11 +51,9 @@ class Burgers(PDE):
         viscosity: float = 0.01,
         dealias: bool = True,
     ):
-        length, grid = line_grid(resolution, length)
+        self._set_line(resolution, length, origin)
         check(viscosity >= 0, "viscosity", f"must be >= 0, got {viscosity}")
-        self.resolution, self.length, self.origin = resolution, length, float(origin)
         self.viscosity, self.dealias = float(viscosity), bool(dealias)
-        self.grid = grid
         self.fields = (Field("u", long_name="velocity u"),)
 
     def parameters(self) -> dict:
@@ -73,9 +71,6 @@ class Burgers(PDE):
         nonlinear = conservative_advection(self.grid, k, self.dealias, device)
         return SpectralSystem(linear=linear, nonlinear=nonlinear)
 
-    def x(self, dtype=torch.float64, device=None) -> torch.Tensor:
-        return self.origin + self.grid.coords(dtype, device)[0]
-
     def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean ``<u>`` (conserved) and energy ``<u^2>/2`` (dissipated)."""
         return {"mean": u[:, 0].mean(-1), "energy": 0.5 * (u[:, 0] ** 2).mean(-1)}
@@ -89,14 +84,11 @@ class Burgers(PDE):
         ``-2 nu phi_x / phi`` with ``phi = offset + cos(2 pi (x - origin) / L)``."""
         return {"sine": self._sine, "cole_hopf": self._cole_hopf}
 
-    def _theta(self):
-        return 2 * math.pi * (self.x() - self.origin) / self.length
-
     def _sine(self, batch, generator, amplitude: float = 1.0, mode: int = 1):
-        return (amplitude * torch.sin(mode * self._theta())).expand(batch, 1, -1).clone()
+        return (amplitude * torch.sin(mode * self.phase())).expand(batch, 1, -1).clone()
 
     def _cole_hopf(self, batch, generator, offset: float = 2.0):
         check(offset > 1, "initial.offset", f"must be > 1 (phi > 0), got {offset}")
-        k, th = 2 * math.pi / self.length, self._theta()
+        k, th = 2 * math.pi / self.length, self.phase()
         u = 2 * self.viscosity * k * torch.sin(th) / (offset + torch.cos(th))
         return u.expand(batch, 1, -1).clone()

@@ -18,12 +18,12 @@ import math
 
 import torch
 
-from pdesurr.solvers.pde import PDE, check, line_grid, real_dtype
+from pdesurr.solvers.pde import LinePDE, check, real_dtype
 from pdesurr.solvers.system import Field, SpectralSystem
 from pdesurr.spectral import derivative_symbol, energy_spectrum
 
 
-class Convection(PDE):
+class Convection(LinePDE):
     """Linear convection-diffusion (see the module docstring).
 
     Args:
@@ -45,11 +45,9 @@ class Convection(PDE):
         velocity: float = 1.0,
         viscosity: float = 0.0,
     ):
-        length, grid = line_grid(resolution, length)
+        self._set_line(resolution, length, origin)
         check(viscosity >= 0, "viscosity", f"must be >= 0, got {viscosity}")
-        self.resolution, self.length, self.origin = resolution, length, float(origin)
         self.velocity, self.viscosity = float(velocity), float(viscosity)
-        self.grid = grid
         self.fields = (Field("u", long_name="transported scalar u"),)
 
     def parameters(self) -> dict:
@@ -68,9 +66,6 @@ class Convection(PDE):
         linear = -self.velocity * derivative_symbol(k, 1, nyq) - self.viscosity * k * k
         return SpectralSystem(linear=linear[None, None], nonlinear=torch.zeros_like)
 
-    def x(self, dtype=torch.float64, device=None) -> torch.Tensor:
-        return self.origin + self.grid.coords(dtype, device)[0]
-
     def invariants(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean ``<u>`` and energy ``<u^2>/2`` (both conserved when ``nu = 0``)."""
         return {"mean": u[:, 0].mean(-1), "energy": 0.5 * (u[:, 0] ** 2).mean(-1)}
@@ -85,7 +80,7 @@ class Convection(PDE):
         return {"sine": self._sine, "gaussian": self._gaussian}
 
     def _sine(self, batch, generator, amplitude: float = 1.0, mode: int = 1):
-        th = 2 * math.pi * mode * (self.x() - self.origin) / self.length
+        th = mode * self.phase()
         return (amplitude * torch.sin(th)).expand(batch, 1, -1).clone()
 
     def _gaussian(self, batch, generator, center: float = math.pi, width: float = 0.5):

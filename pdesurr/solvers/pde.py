@@ -13,6 +13,7 @@ values; :func:`batched` turns either into a tensor that broadcasts over ``(B, C,
 from __future__ import annotations
 
 import inspect
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -188,3 +189,21 @@ class PDE(ABC):
     @abstractmethod
     def energy_spectrum(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """``(k, E, labels)``: ``E`` of shape ``(B, G, K)``, one curve per label."""
+
+
+class LinePDE(PDE):
+    """A 1D PDE on the periodic line ``[origin, origin + length)`` of ``resolution`` points
+    (Allen–Cahn, Burgers, convection): the checked grid, the physical coordinates and the
+    phase ``2 pi (x - origin) / length`` their initial conditions are written in."""
+
+    def _set_line(self, resolution, length, origin) -> None:
+        self.length, self.grid = line_grid(resolution, length)
+        self.resolution, self.origin = resolution, float(origin)
+
+    def x(self, dtype=torch.float64, device=None) -> torch.Tensor:
+        """Physical coordinates ``origin + j L / N``, shape ``(N,)``."""
+        return self.origin + self.grid.coords(dtype, device)[0]
+
+    def phase(self) -> torch.Tensor:
+        """``2 pi (x - origin) / L``, shape ``(N,)`` (float64)."""
+        return 2 * math.pi * (self.x() - self.origin) / self.length
