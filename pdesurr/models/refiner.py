@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pdesurr.models.base import check_cond, check_input
+from pdesurr.models.base import check_cond, check_input, record_sizes
 from pdesurr.models.noise_schedule import SCHEDULES, NoiseSchedule
 
 PREDICT = ("state", "scaled_difference")
@@ -120,8 +120,8 @@ class Refiner(nn.Module):
             )
         if not difference_scale > 0:
             raise ValueError(f"Refiner: difference_scale must be > 0, got {difference_scale}")
-        self.in_channels, self.out_channels, self.ndim = in_channels, out_channels, ndim
-        self.cond_dim, self.predict, self.difference_scale = cond_dim, predict, difference_scale
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
+        self.predict, self.difference_scale = predict, difference_scale
         self.one_step_input = one_step_input
         self.schedule = NoiseSchedule(refinement_steps, min_noise, schedule)
         self.steps = refinement_steps

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from pdesurr.models.base import check_cond, check_input
+from pdesurr.models.base import check_cond, check_input, record_sizes
 from pdesurr.models.scot import pretrained
 from pdesurr.models.scot.adapter import resample
 from pdesurr.models.scot.blocks import DEFAULT_EPS, SKIP_BLOCKS, DecodeStage, EncodeStage
@@ -165,12 +165,7 @@ class ScOT(nn.Module):
         # config says so (use_conditioning = false), so the published layout reloads it as
         # built (plain LayerNorms), in the reference code too; learn_residual follows it
         use_conditioning = use_conditioning and cond_dim > 0
-        self.in_channels, self.out_channels, self.ndim, self.cond_dim = (
-            in_channels,
-            out_channels,
-            ndim,
-            cond_dim,
-        )
+        record_sizes(self, in_channels, out_channels, ndim, cond_dim)
         self.config = dict(
             image_size=image_size, patch_size=patch_size, num_channels=in_channels,
             num_out_channels=out_channels, embed_dim=embed_dim, depths=depths,
