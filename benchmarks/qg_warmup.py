@@ -11,7 +11,7 @@ spent waiting for the core on a busy machine does not) of steps 1-1000 (a fresh 
 allocator and FFT plans cold) and of steps 5001-6000 (steady), and the minor page
 faults per step. Allocation churn shows as page faults and ``first / steady > 1``: a step
 whose temporaries exceed glibc's mmap / trim thresholds gets fresh pages from the kernel
-until the thresholds adapt (see ``pdesurr/solvers/allocator.py``). ``--compare``
+until the thresholds adapt (see ``pdesurr/allocator.py``). ``--compare``
 alternates processes of this tree and another source tree (e.g. ``git archive`` of an
 older commit) so both see the same machine load.
 """

@@ -243,8 +243,6 @@ def throughput(args, stores: dict, work: Path) -> None:
         for rep in range(repeats):
             order = sources if rep % 2 == 0 else sources[::-1]  # alternate, to spread drift
             for name, _ in order:
-                if name == "mpi" and rep > 0:
-                    continue  # a supplementary row: one run (mpiexec start-up is costly)
                 out = work / f"tp-{key}-{name}-{rep}"
                 if name in ("memory", "store"):
                     d = recipe_dict(key, stores[key], out, steps, log_every)
@@ -262,6 +260,10 @@ def throughput(args, stores: dict, work: Path) -> None:
                     if r is None:
                         results.setdefault((key, name), [])
                         continue
+                    note(
+                        f"    trainer rank CPU {r['cpu_process']:.2f} s in {r['wall']:.2f} s, "
+                        f"of which the training thread {r['cpu_main_thread']:.2f} s"
+                    )
                     if r["drained"]:
                         note(f"    {r['drained']} producer messages were still in flight at stop")
                 else:
@@ -279,8 +281,8 @@ def throughput(args, stores: dict, work: Path) -> None:
     print(
         f"`fno/small`, pushforward (unroll 2), batch {BATCH}, history 2. Samples/s are steady "
         "state: the log intervals after the first (start-up and the watermark fill left out); "
-        f"best of {args.repeats} run(s) for KS, {args.repeats_2d} for Kolmogorov, 1 for the "
-        "MPI row (all runs in the last column). Online: stream of fresh trajectories that "
+        f"best of {args.repeats} run(s) for KS, {args.repeats_2d} for Kolmogorov, every source "
+        "alike (all runs in the last column). Online: stream of fresh trajectories that "
         f"outlasts the run, buffer capacity {CAPACITY}, watermark {WATERMARK}. `idle` is the "
         "trainer's `idle_fraction` (time blocked waiting for a batch), time-weighted; `idle (all)` "
         "includes the first interval (watermark fill). `load`: the 1-minute load average "
@@ -491,9 +493,10 @@ def mpi_online_worker(recipe_json: Path, result_json: Path) -> None:
 
     comm = MPI.COMM_WORLD
     d = json.loads(recipe_json.read_text())
-    t = time.perf_counter()
+    t, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
     result, ledger = run_online(make_recipe(d), progress=False, resume=False, comm=comm)
     wall = time.perf_counter() - t
+    cpu, main = time.process_time() - cpu0, time.thread_time() - main0
     drained = 0
     if comm.Get_rank() != 0:
         comm.Send(np.zeros(0, np.uint8), dest=0, tag=DRAINED)
@@ -516,6 +519,8 @@ def mpi_online_worker(recipe_json: Path, result_json: Path) -> None:
                 "trajectories": len(ledger.received),
                 "done": len(ledger.done),
                 "drained": drained,
+                "cpu_process": cpu,
+                "cpu_main_thread": main,
             }
         )
     )

@@ -160,6 +160,36 @@ def test_reservoir_reuse_and_eviction_of_seen_only():
     assert buf2.evicted == 1 and buf2.received == 5
 
 
+@pytest.mark.parametrize("kind", sorted(BUFFERS))
+def test_put_many_equals_puts_one_by_one(kind):
+    """A bundle's put_many (the reservoir draws its evictions from one reduction) holds,
+    evicts and counts exactly what the same samples put one by one do, with the same RNG;
+    it stops where a put would block (every held sample unseen)."""
+    a, b = make_buffer(kind, 8, 4, seed=5), make_buffer(kind, 8, 4, seed=5)
+    for i in range(8):
+        assert a.put(sample(i)) and b.put(sample(i))
+    next_id, short = 8, 0
+    for n_served, n_new in ((3, 2), (5, 9), (8, 5), (2, 1)):
+        ids_a, ids_b = ids(a.get_batch(n_served)), ids(b.get_batch(n_served))
+        assert ids_a == ids_b
+        new = [sample(next_id + j) for j in range(n_new)]
+        next_id += n_new
+        k_a = a.put_many(new)
+        k_b = 0
+        for s in new:
+            if not b.put(s, block=False):
+                break
+            k_b += 1
+        assert k_a == k_b
+        short += k_a < n_new
+        assert ids(a._samples) == ids(b._samples)
+        assert torch.equal(a._counts, b._counts)
+        assert (a.evicted, a.received, a.served) == (b.evicted, b.received, b.served)
+    assert short >= 1  # some bundle met a full buffer part-way
+    if kind == "reservoir":
+        assert a.evicted >= 8  # the eviction path ran, across several bundles
+
+
 def test_reservoir_put_blocks_until_a_sample_is_seen():
     buf = ReservoirBuffer(3, watermark=3, seed=0)
     for i in range(3):
@@ -171,6 +201,30 @@ def test_reservoir_put_blocks_until_a_sample_is_seen():
     assert done.wait(5)
     t.join(5)
     assert buf.evicted == 1 and 99 in {s.trajectory for s in buf._samples}
+
+
+def test_wait_room_blocks_until_a_batch_makes_room_and_returns_on_close():
+    buf = ReservoirBuffer(2, watermark=2, seed=0)
+    assert buf.wait_room(0) is True  # empty: room at once, no wait
+    buf.put(sample(0))
+    buf.put(sample(1))
+    t0 = time.perf_counter()
+    assert buf.wait_room(0.05) is False  # full of unseen samples: times out
+    assert time.perf_counter() - t0 >= 0.04 and buf.throttle_time >= 0.04
+    got, waiting = [], blocked(buf)
+    t = start(lambda: got.append(buf.wait_room(5)))
+    assert waiting.wait(5) and not got
+    buf.get_batch(1)  # one sample seen: a put would now evict it
+    t.join(5)
+    assert got == [True] and len(buf) == 2  # wait_room itself holds nothing
+    other = FIFOBuffer(1)
+    other.put(sample(0))
+    got, waiting = [], blocked(other)
+    t = start(lambda: got.append(other.wait_room(5)))
+    assert waiting.wait(5)
+    other.close()
+    t.join(5)
+    assert got == [False]  # closed: no room will come
 
 
 def test_reservoir_every_sample_served_at_least_once():

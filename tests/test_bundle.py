@@ -19,7 +19,7 @@ from pdesurr.stream.bundle import (
     max_bytes,
     read_bundle,
 )
-from pdesurr.stream.bundled import deliver, lend_samples, unpack_samples
+from pdesurr.stream.bundled import Backoff, deliver, lend_samples, unpack_samples
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.recvpool import ReceivePool
 
@@ -227,3 +227,16 @@ def test_fifo_of_lent_samples_pins_at_most_its_bundles():
         assert fifo.put_many([s for _, s in lend_samples(pool, buf, events, floats, 1, shape)])
         pinned = pool.made - len(pool.free)
         assert pinned <= -(-len(fifo) // per) + 1
+
+
+def test_backoff_spins_then_doubles_to_its_cap_and_resets(monkeypatch):
+    """The receive thread's idle waits: yields first, then sleeps doubling up to the cap,
+    back to yields after an arrival (each wait-up takes the GIL from the trainer)."""
+    slept = []
+    monkeypatch.setattr("pdesurr.stream.bundled.time.sleep", slept.append)
+    wait = Backoff(spins=2, first=1e-4, longest=1e-3)
+    asked = [wait.sleep() for _ in range(8)]
+    assert asked == [0.0, 0.0, 1e-4, 2e-4, 4e-4, 8e-4, 1e-3, 1e-3]
+    assert slept == asked  # what it reports is what it slept
+    wait.reset()
+    assert [wait.sleep() for _ in range(3)] == [0.0, 0.0, 1e-4]

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from pdesurr.solvers.allocator import prime_allocator
+from pdesurr.allocator import prime_allocator
 from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError

@@ -90,6 +90,18 @@ class Buffer(ABC):
     def _insert(self, sample: Sample) -> None:
         """Hold ``sample`` (there is room)."""
 
+    def _insert_many(self, samples: list[Sample]) -> int:
+        """Hold as many of ``samples`` as there is room for, in order; how many. A policy
+        whose room test costs a tensor reduction overrides it to pay that once a bundle."""
+        k = 0
+        for sample in samples:
+            if not self._has_room():
+                break
+            self._check(sample)
+            self._insert(sample)
+            k += 1
+        return k
+
     @abstractmethod
     def _serve(self, n: int) -> list[Sample]:
         """The buffer is open and ready: pick n samples."""
@@ -140,13 +152,7 @@ class Buffer(ABC):
         """Add as many of ``samples`` as there is room for, in order, without blocking (one
         lock for all: a transport delivering a bundle); returns how many were added."""
         with self._cond:
-            k = 0
-            for sample in samples:
-                if self.closed or not self._has_room():
-                    break
-                self._check(sample)
-                self._insert(sample)
-                k += 1
+            k = 0 if self.closed else self._insert_many(samples)
             self.received += k
             if k:
                 self._cond.notify_all()
@@ -198,6 +204,17 @@ class Buffer(ABC):
         idx = torch.randperm(len(self._samples), generator=self._rng)[:n]
         self._count(idx)
         return [self._samples[i] for i in idx.tolist()]
+
+    def wait_room(self, timeout: float | None = None) -> bool:
+        """Block until a ``put`` would find room (or the buffer is closed, or ``timeout``
+        seconds pass); True if there is room. A transport that must not hold other locks
+        while it waits (:func:`pdesurr.stream.bundled.deliver`) waits here, then puts."""
+        with self._cond:
+            if not self.closed and not self._has_room():
+                start = time.perf_counter()
+                self._cond.wait_for(lambda: self.closed or self._has_room(), timeout)
+                self.throttle_time += time.perf_counter() - start
+            return not self.closed and self._has_room()
 
     def close(self) -> None:
         """No more samples will come: unblock every waiting ``put`` and ``get_batch``."""

@@ -87,6 +87,30 @@ class ReservoirBuffer(Buffer):
         self._samples[i], self._counts[i] = sample, 0
         self.evicted += 1
 
+    def _insert_many(self, samples: list[Sample]) -> int:
+        """The same draws as :meth:`_insert` sample by sample (the seen indices in
+        increasing order, one ``randint`` per eviction), with one reduction per bundle: an
+        evicted index leaves the sorted list as it would leave a recomputed ``nonzero``."""
+        k = 0
+        while k < len(samples) and len(self._samples) < self.capacity:
+            self._check(samples[k])
+            self._samples.append(samples[k])
+            k += 1
+        if k == len(samples):
+            return k
+        seen = torch.nonzero(self._counts > 0).flatten().tolist()
+        evicted = []
+        while k < len(samples) and seen:
+            self._check(samples[k])
+            i = seen.pop(int(torch.randint(len(seen), (1,), generator=self._rng)))
+            self._samples[i] = samples[k]
+            evicted.append(i)
+            k += 1
+        if evicted:
+            self._counts[evicted] = 0
+            self.evicted += len(evicted)
+        return k
+
     def _serve(self, n: int) -> list[Sample]:
         idx = torch.randperm(len(self._samples), generator=self._rng)[:n]
         self._count(idx)

@@ -45,6 +45,39 @@ from pdesurr.stream.recvpool import ReceivePool
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
+ROOM_WAIT = 0.05  # s: longest wait for room in a full buffer before the stop is checked
+SILENCE_CHECK = 0.05  # s between two checks for silent producers while nothing arrives
+
+
+class Backoff:
+    """The receive thread's wait between two empty tests: ``spins`` bare yields (a bundle
+    in flight completes within a few progress calls), then sleeps doubling from ``first``
+    to ``longest`` seconds; :meth:`reset` on every arrival.
+
+    Each wake-up takes the GIL from the training thread on the same core, so a quiet
+    stream must not be polled at a fixed fine interval (a 0.5 ms poll after 200 yields
+    took 13-20 % of the trainer rank's core at ~50 bundles/s); a ring of receives posted
+    ahead keeps the producers sending while the thread sleeps, and ``longest`` bounds the
+    latency a sleeping receiver adds to a burst.
+    """
+
+    def __init__(self, spins: int = 3, first: float = 1e-4, longest: float = 1e-2):
+        self.spins, self.first, self.longest = spins, first, longest
+        self.reset()
+
+    def reset(self) -> None:
+        self.empty, self.delay = 0, self.first
+
+    def sleep(self) -> float:
+        """Wait once; return the seconds asked for (0 for a yield)."""
+        self.empty += 1
+        if self.empty <= self.spins:
+            time.sleep(0)
+            return 0.0
+        delay = self.delay
+        time.sleep(delay)
+        self.delay = min(2 * delay, self.longest)
+        return delay
 
 
 class BundleSender:
@@ -145,17 +178,21 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     for _ in range(ring):
         post(pool.take())
     status = MPI.Status()
-    empty = 0
+    wait = Backoff()
+    next_check = 0.0
     rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
+    rx.polls = 0  # empty tests (monitoring: each one wakes the thread and takes the GIL)
     while not (rx.stopping.is_set() and rx.accounted()):
         req, buf = posted[0]
         if not req.Test(status):
-            rx.check_silence()
-            empty += 1
-            # keep testing while messages flow, back off when the stream is quiet
-            time.sleep(0 if empty < 200 else 0.0005)
+            rx.polls += 1
+            now = time.monotonic()
+            if now >= next_check:
+                rx.check_silence()
+                next_check = now + SILENCE_CHECK
+            wait.sleep()
             continue
-        empty = 0
+        wait.reset()
         t_work = time.perf_counter()
         posted.popleft()
         src = status.Get_source()
@@ -236,13 +273,14 @@ def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
 
 
 def _put_all(rx, samples: list[Sample]) -> int:
-    """Put ``samples`` (waiting while the buffer is full); how many were put."""
+    """Put ``samples`` (waiting while the buffer is full, on its condition: a poll would
+    take the GIL from the training thread ~1000 times a second); how many were put."""
     done = 0
     while done < len(samples) and not rx.stopping.is_set():
         with rx.ledger.lock:  # buffer and ledger change together (checkpoints see both)
             n = rx.buffer.put_many(samples[done:])
             rx.ledger.samples([s.trajectory for s in samples[done : done + n]])
         done += n
-        if done < len(samples):
-            time.sleep(0.001)
+        if done < len(samples):  # full: sleep until a batch makes room (outside the ledger lock)
+            rx.buffer.wait_room(ROOM_WAIT)
     return done

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from pdesurr.allocator import prime_allocator
 from pdesurr.checkpoints.files import (
     CheckpointError,
     load_training_state,
@@ -160,6 +161,7 @@ def fit(
     Randomness that torch draws from its global generator (dropout) comes from
     ``train.seed`` during the run; the caller's random state is restored after it.
     """
+    prime_allocator()  # a fresh process trains at a warm one's speed (see pdesurr/allocator.py)
     with torch.random.fork_rng(devices=[]):
         torch.set_rng_state(torch.Generator().manual_seed(recipe.train.seed).get_state())
         return _fit(recipe, ctx, progress, stop_after, resume, batches)

@@ -1,4 +1,5 @@
-"""Keep a solver's per-step temporaries off fresh kernel pages (glibc's malloc).
+"""Keep per-step temporaries off fresh kernel pages (glibc's malloc): solver steps and
+training steps.
 
 A pseudo-spectral step allocates temporaries of a few hundred kB to a few MB, most of them
 inside ``torch.fft`` (which copies its input and stages multi-axis transforms), where no
@@ -14,6 +15,9 @@ steps). ``MALLOC_MMAP_THRESHOLD_`` fixes it only for those who know the variable
 and frees one 16 MiB block (above the threshold, so ``mmap``-ed), after which glibc serves
 blocks up to 16 MiB from the heap and trims only above 32 MiB. It changes no setting and
 keeps the adaptation dynamic; on other allocators it is a harmless allocation.
+``Stepper`` and ``fit`` call it: a training step's activations and gradients are blocks of
+the same sizes, and a fresh trainer process ran the Kolmogorov benchmark model 5-7 %
+slower than a warm one until primed (``benchmarks/stream.py``, 2026-12-01).
 """
 
 from __future__ import annotations
