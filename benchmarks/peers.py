@@ -202,6 +202,16 @@ def worker(code: str) -> None:
 
 
 # --------------------------------------------------------------------------- driver
+def wait_policy() -> str | None:
+    """The workers' ``OMP_WAIT_POLICY``: the user's, or what the pdesurr command would pick."""
+    from pdesurr.cores import busy_cores, choose_wait_policy  # torch-free
+
+    return os.environ.get("OMP_WAIT_POLICY") or choose_wait_policy(os.environ, busy_cores())
+
+
+WAIT_POLICY: str | None = None  # set once per run by main(), before the workers start
+
+
 class Worker:
     def __init__(self, python: str, code: str, cores: str, threads: int):
         env = dict(os.environ)
@@ -216,11 +226,12 @@ class Worker:
                 else "--xla_cpu_multi_thread_eigen=true"
             ),
             JAX_PLATFORMS="cpu",
-            # as the pdesurr command sets it (pdesurr/cli/wait_policy.py): idle OpenMP
-            # threads sleep, so a busy core does not stall every parallel region
-            OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
             PYTHONPATH=str(Path(__file__).resolve().parents[1]),
         )
+        # as the pdesurr command chooses it (pdesurr/cli/wait_policy.py), once for all the
+        # workers of a run: idle OpenMP threads sleep when other processes load the cores
+        if WAIT_POLICY is not None:
+            env["OMP_WAIT_POLICY"] = WAIT_POLICY
         cmd = ["taskset", "-c", cores, python, __file__, "--worker", code]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -320,6 +331,8 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args.worker)
         return 0
+    global WAIT_POLICY
+    WAIT_POLICY = wait_policy()
     if args.install:
         install(args.install)
         return 0
@@ -337,7 +350,7 @@ def main(argv=None) -> int:
         f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
         f"repeats {args.repeats} (interleaved), medians, {args.clock} clock, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {WAIT_POLICY or 'default'}"
     )
     print(
         "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "

@@ -24,23 +24,7 @@ import sys
 
 import torch
 
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def busy_cores() -> float:
-    """Cores other processes keep busy now: the 1-minute load average (this process has
-    not started its work yet), clipped to [0, cores]."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
-    return min(max(load, 0.0), float(os.cpu_count() or 1))
+from pdesurr.cores import busy_cores, usable_cores
 
 
 def choose_threads(
