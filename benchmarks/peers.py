@@ -209,11 +209,8 @@ def wait_policy() -> str | None:
     return os.environ.get("OMP_WAIT_POLICY") or choose_wait_policy(os.environ, busy_cores())
 
 
-WAIT_POLICY: str | None = None  # set once per run by main(), before the workers start
-
-
 class Worker:
-    def __init__(self, python: str, code: str, cores: str, threads: int):
+    def __init__(self, python: str, code: str, cores: str, threads: int, wait: str | None):
         env = dict(os.environ)
         env.update(
             OMP_NUM_THREADS=str(threads),
@@ -230,8 +227,8 @@ class Worker:
         )
         # as the pdesurr command chooses it (pdesurr/cli/wait_policy.py), once for all the
         # workers of a run: idle OpenMP threads sleep when other processes load the cores
-        if WAIT_POLICY is not None:
-            env["OMP_WAIT_POLICY"] = WAIT_POLICY
+        if wait is not None:
+            env["OMP_WAIT_POLICY"] = wait
         cmd = ["taskset", "-c", cores, python, __file__, "--worker", code]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -331,8 +328,7 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args.worker)
         return 0
-    global WAIT_POLICY
-    WAIT_POLICY = wait_policy()
+    wait = wait_policy()  # one choice for every worker of the run
     if args.install:
         install(args.install)
         return 0
@@ -350,7 +346,7 @@ def main(argv=None) -> int:
         f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
         f"repeats {args.repeats} (interleaved), medians, {args.clock} clock, "
-        f"load average {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {WAIT_POLICY or 'default'}"
+        f"load average {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {wait or 'default'}"
     )
     print(
         "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "
@@ -371,7 +367,7 @@ def main(argv=None) -> int:
                         (peer_code, str(peer_python)),
                     ):
                         if code not in workers:
-                            workers[code] = Worker(python, code, cores, threads)
+                            workers[code] = Worker(python, code, cores, threads, wait)
                     r = compare(
                         workers["pdesurr"],
                         workers[peer_code],

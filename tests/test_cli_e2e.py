@@ -18,6 +18,7 @@ import pytest
 import torch
 import xarray as xr
 import zarr
+from ks_small import ks_small_spec
 from safetensors import safe_open
 from test_report_plots import assert_is_a_plot
 
@@ -151,10 +152,8 @@ def test_demo_fast(tmp_path, capsys):
 
 
 def _online_recipe(tmp_path, buffer: str, n_traj: int, steps: int = 100000) -> tuple[Path, int]:
-    spec = tmp_path / "spec.toml"
     frames = 8
-    text = (ROOT / "datasets" / "ks_refiner" / "small.toml").read_text()
-    spec.write_text(text.replace("frames = 20", f"frames = {frames}"))
+    spec = ks_small_spec(tmp_path, frames=frames)
     recipe = tmp_path / "online.toml"
     recipe.write_text(
         f"""

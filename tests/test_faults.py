@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from ks_small import ks_small_spec, valid_store
 
 from pdesurr.checkpoints.files import CheckpointError, load_training_state, recover
 from pdesurr.checkpoints.readers import load_surrogate, read_config
@@ -711,11 +712,8 @@ MPIEXEC = shutil.which("mpiexec") or str(Path(sys.executable).parent / "mpiexec"
 
 @pytest.mark.mpi
 def test_mpi_hung_producer_is_reported_saved_and_resumable(tmp_path):
-    spec = tmp_path / "spec.toml"
-    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
-    spec.write_text(text.replace("frames = 20", "frames = 8").replace("batch = 4", "batch = 3"))
-    valid = tmp_path / "valid.zarr"
-    generate(DatasetSpec.load(spec, ["splits.train=0", "splits.test=0"]), valid, progress=False)
+    spec = ks_small_spec(tmp_path, frames=8, batch=3)
+    valid = valid_store(spec)
     recipe_file = tmp_path / "r.toml"
     recipe_file.write_text(
         f'[data]\nstore = "{valid}"\nspec = "{spec}"\nhistory = 2\n'

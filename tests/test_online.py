@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ks_small import ks_small_spec, valid_store
 
 from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
@@ -24,18 +25,8 @@ SETS = ["splits.train=6", "splits.valid=2", "splits.test=0", "time.frames=8", "d
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
     """A small KS spec as a file (producers and the held-out store read the same one)."""
-    root = tmp_path_factory.mktemp("online")
-    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
-    path = root / "spec.toml"
-    path.write_text(
-        text.replace("train = 8", "train = 6")
-        .replace("valid = 2", "valid = 2")
-        .replace("frames = 20", "frames = 8")
-        .replace("batch = 4", "batch = 3")
-    )
-    valid = root / "valid.zarr"
-    generate(DatasetSpec.load(path, ["splits.train=0", "splits.test=0"]), valid, progress=False)
-    return path, valid
+    path = ks_small_spec(tmp_path_factory.mktemp("online"), train=6, frames=8, batch=3)
+    return path, valid_store(path)
 
 
 def recipe(spec_file, out, **online):

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from ks_small import ks_small_spec, valid_store
 
-from pdesurr.data.generate import generate
 from pdesurr.data.spec import DatasetSpec
 from pdesurr.stream import local
 from pdesurr.training import online, online_batches
@@ -32,16 +32,9 @@ EXPECTED = {(i, t) for i in range(N_TRAJ) for t in range(FRAMES - SPAN + 1)}  # 
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
-    path = root / "spec.toml"
-    path.write_text(
-        text.replace("frames = 20", f"frames = {FRAMES}").replace("batch = 4", "batch = 3")
-    )
+    path = ks_small_spec(tmp_path_factory.mktemp("resume"), frames=FRAMES, batch=3)
     assert DatasetSpec.load(path).frames == FRAMES
-    valid = root / "valid.zarr"
-    generate(DatasetSpec.load(path, ["splits.train=0", "splits.test=0"]), valid, progress=False)
-    return path, valid
+    return path, valid_store(path)
 
 
 def make_recipe(spec_file, out, buffer, steps):

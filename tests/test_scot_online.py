@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ks_small import ks_small_spec, valid_store
 
 from pdesurr.data.generate import generate
 from pdesurr.data.pairs import PairDataset, pair_offsets
@@ -21,17 +22,8 @@ FRAMES, K, STEP = 8, 3, 2  # pairs from snapshots 0, 2, 4, 6 of 8: 10 per trajec
 
 @pytest.fixture(scope="module")
 def spec_file(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pairs_online")
-    text = (Path(__file__).parent.parent / "datasets" / "ks_refiner" / "small.toml").read_text()
-    path = root / "spec.toml"
-    path.write_text(
-        text.replace("train = 8", "train = 4")
-        .replace("frames = 20", f"frames = {FRAMES}")
-        .replace("batch = 4", "batch = 2")
-    )
-    valid = root / "valid.zarr"
-    generate(DatasetSpec.load(path, ["splits.train=0", "splits.test=0"]), valid, progress=False)
-    return path, valid
+    path = ks_small_spec(tmp_path_factory.mktemp("pairs_online"), train=4, frames=FRAMES, batch=2)
+    return path, valid_store(path)
 
 
 def test_producers_emit_the_offline_pairs(spec_file, tmp_path):

@@ -79,18 +79,13 @@ class ReservoirBuffer(Buffer):
         return k < self.capacity or bool((self._counts[:k] > 0).any())
 
     def _insert(self, sample: Sample) -> None:
-        if len(self._samples) < self.capacity:
-            self._samples.append(sample)
-            return
-        seen = torch.nonzero(self._counts > 0).flatten()
-        i = int(seen[torch.randint(len(seen), (1,), generator=self._rng)])
-        self._samples[i], self._counts[i] = sample, 0
-        self.evicted += 1
+        self._insert_many([sample])
 
     def _insert_many(self, samples: list[Sample]) -> int:
-        """The same draws as :meth:`_insert` sample by sample (the seen indices in
-        increasing order, one ``randint`` per eviction), with one reduction per bundle: an
-        evicted index leaves the sorted list as it would leave a recomputed ``nonzero``."""
+        """Fill free slots, then replace seen samples: for each, a uniform draw (one
+        ``randint``) among the seen indices in increasing order. One reduction per call: an
+        evicted index leaves the sorted list as it would leave a recomputed ``nonzero``, so a
+        bundle draws exactly what its samples put one by one draw."""
         k = 0
         while k < len(samples) and len(self._samples) < self.capacity:
             self._check(samples[k])

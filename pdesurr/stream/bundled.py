@@ -181,11 +181,9 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     wait = Backoff()
     next_check = 0.0
     rx.bundles, rx.work_time = 0, 0.0  # bundles taken; s spent handling them (monitoring)
-    rx.polls = 0  # empty tests (monitoring: each one wakes the thread and takes the GIL)
     while not (rx.stopping.is_set() and rx.accounted()):
         req, buf = posted[0]
         if not req.Test(status):
-            rx.polls += 1
             now = time.monotonic()
             if now >= next_check:
                 rx.check_silence()
