@@ -1,0 +1,170 @@
+"""Micro-measurements behind the README's explanations of the speed targets that are missed.
+
+    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy]
+
+Each part prints medians of interleaved repeats, in one process, on the cores it is given
+(run under ``taskset -c 0`` with ``OMP_NUM_THREADS=1`` for the one-core figures):
+
+* ``fft``: torch's 2D real transforms of three 256² fields (NS's u, v, ω) and two (its
+  fluxes): the inverse against the forward, one call against one call per field
+  (``out=``), and ducc0's inverse when it is installed. Why NS 256² float64 stays near 1.
+* ``ns-profile``: torch.profiler's shares of an NS 256² float64 ETDRK4 step: the copies
+  ``torch.fft.irfftn`` makes of its input show as ``aten::copy_``.
+* ``memcpy``: a 1 MiB copy (a bundle of 15 samples of 128²) with 1, 6 and 64 buffers in
+  rotation, i.e. hot and cold data. Why the 128² stream cannot reach half the bare loop.
+* ``ks-numpy``: the KS ETDRK4 step for N = 256, batch 1, written in NumPy with the same
+  coefficients as pdesurr's (Kassam & Trefethen contour means). Why no non-compiled
+  array library meets exponax's 23 µs step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from pdesurr.allocator import prime_allocator
+
+
+def median_us(cases: dict, calls: int, rounds: int = 7) -> dict:
+    """Median µs per call of each case, the cases interleaved round by round."""
+    times: dict = {name: [] for name in cases}
+    for r in range(rounds):
+        order = list(cases.items()) if r % 2 == 0 else list(cases.items())[::-1]
+        for name, fn in order:
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - t0) / calls * 1e6)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def fft_part() -> None:
+    for dtype in (torch.complex128, torch.complex64):
+        res = median_us(fft_cases(dtype), 50)
+        line = ", ".join(f"{k} {v:.0f} µs" for k, v in res.items())
+        print(f"fft, three 256² fields, {dtype}: {line}")
+
+
+def fft_cases(dtype: torch.dtype) -> dict:
+    n, s = 256, (256, 256)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    x = torch.randn(1, 3, n, n // 2 + 1, dtype=dtype)
+    r = torch.randn(1, 3, n, n, dtype=real)
+    out = torch.empty(1, 3, n, n, dtype=real)
+
+    def per_field():
+        for i in range(3):
+            torch.fft.irfftn(x[:, i], s=s, dim=(-2, -1), out=out[:, i])
+
+    cases = {
+        "inverse, one call": lambda: torch.fft.irfftn(x, s=s, dim=(-2, -1)),
+        "inverse, a call per field": per_field,
+        "forward, one call": lambda: torch.fft.rfftn(r, dim=(-2, -1)),
+    }
+    from pdesurr.spectral import fft
+
+    try:
+        fft.check_backend("ducc0")
+        cases["inverse, ducc0"] = lambda: fft.irfftn(x, s, "ducc0")
+    except ValueError:  # ducc0 not installed
+        pass
+    return cases
+
+
+def ns_profile_part() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from pdesurr.solvers import NavierStokes2D, Stepper
+
+    pde = NavierStokes2D(256, viscosity=1e-3, drag=0.1)
+    stepper = Stepper(pde, "etdrk4", dt=0.5 * (2 * np.pi / 256) / 7.0)
+    u = stepper.step(torch.randn(1, 1, 256, 256, dtype=torch.float64), 20)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        stepper.step(u, 50)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:5]
+    line = ", ".join(f"{e.key} {100 * e.self_cpu_time_total / total:.0f} %" for e in top)
+    print(f"NS 256² float64 ETDRK4, 50 steps, share of CPU time: {line}")
+
+
+def memcpy_part() -> None:
+    nbytes = 1 << 20
+    cases = {}
+    for buffers in (1, 6, 64):
+        src = [np.ones(nbytes, np.uint8) for _ in range(buffers)]
+        dst = [np.empty(nbytes, np.uint8) for _ in range(buffers)]
+        state = {"i": 0}
+
+        def copy(src=src, dst=dst, state=state, buffers=buffers):
+            i = state["i"] = (state["i"] + 1) % buffers
+            np.copyto(dst[i], src[i])
+
+        cases[f"{buffers} buffer(s)"] = copy
+    res = median_us(cases, 500)
+    line = ", ".join(f"{k} {v:.0f} µs ({nbytes / v / 1e3:.1f} GB/s)" for k, v in res.items())
+    print(f"memcpy of 1 MiB: {line}")
+
+
+def ks_numpy_part() -> None:
+    n, length, dt, contour = 256, 64.0, 0.05, 32
+    k = 2 * np.pi * np.fft.rfftfreq(n, d=length / n)
+    lin = k**2 - k**4
+    e, e2 = np.exp(dt * lin), np.exp(dt * lin / 2)
+    roots = np.exp(1j * np.pi * (np.arange(1, contour + 1) - 0.5) / contour)
+    z = dt * lin[:, None] + roots[None, :]
+
+    def mean(f):
+        return dt * np.real(np.mean(f(z), axis=1))
+
+    q = mean(lambda w: (np.exp(w / 2) - 1) / w)
+    f1 = mean(lambda w: (-4 - w + np.exp(w) * (4 - 3 * w + w**2)) / w**3)
+    f2 = mean(lambda w: (2 + w + np.exp(w) * (-2 + w)) / w**3)
+    f3 = mean(lambda w: (-4 - 3 * w - w**2 + np.exp(w) * (4 - w)) / w**3)
+    g = -0.5j * k  # u u_x = (u^2 / 2)_x
+    qg, f1g, f2g, f3g = q * g, f1 * g, 2 * f2 * g, f3 * g
+    irfft, rfft = np.fft.irfft, np.fft.rfft
+
+    def step(v):
+        nv = rfft(irfft(v, n) ** 2)
+        a = e2 * v + qg * nv
+        na = rfft(irfft(a, n) ** 2)
+        b = e2 * v + qg * na
+        nb = rfft(irfft(b, n) ** 2)
+        c = e2 * a + qg * (2 * nb - nv)
+        nc = rfft(irfft(c, n) ** 2)
+        return e * v + nv * f1g + (na + nb) * f2g + nc * f3g
+
+    x = np.linspace(0, length, n, endpoint=False)
+    state = {"v": rfft(np.cos(2 * np.pi * x / length) * (1 + np.sin(2 * np.pi * x / length)))}
+
+    def advance():
+        state["v"] = step(state["v"])
+
+    res = median_us({"step": advance}, 2000)
+    print(f"KS N = 256 batch 1, ETDRK4 in NumPy (numpy.fft): {res['step']:.1f} µs per step")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--parts", nargs="+", default=["fft", "ns-profile", "memcpy", "ks-numpy"])
+    args = p.parse_args()
+    prime_allocator()  # as the solvers and the trainer do: no fresh pages per call
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    parts = {
+        "fft": fft_part,
+        "ns-profile": ns_profile_part,
+        "memcpy": memcpy_part,
+        "ks-numpy": ks_numpy_part,
+    }
+    for name in args.parts:
+        parts[name]()
+
+
+if __name__ == "__main__":
+    main()
