@@ -16,8 +16,8 @@ and frees one 16 MiB block (above the threshold, so ``mmap``-ed), after which gl
 blocks up to 16 MiB from the heap and trims only above 32 MiB. It changes no setting and
 keeps the adaptation dynamic; on other allocators it is a harmless allocation.
 ``Stepper`` and ``fit`` call it: a training step's activations and gradients are blocks of
-the same sizes, and a fresh trainer process ran the Kolmogorov benchmark model 5-7 %
-slower than a warm one until primed (``benchmarks/stream.py``, 2026-12-01).
+the same sizes: a fresh, unprimed trainer process ran the Kolmogorov model of
+``benchmarks/stream.py`` measurably slower than a warm one (2026-12-01).
 """
 
 from __future__ import annotations
