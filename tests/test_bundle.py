@@ -240,3 +240,71 @@ def test_backoff_spins_then_doubles_to_its_cap_and_resets(monkeypatch):
     assert slept == asked  # what it reports is what it slept
     wait.reset()
     assert [wait.sleep() for _ in range(3)] == [0.0, 0.0, 1e-4]
+
+
+def _bundle_of(frames: list, n_cond: int = 2) -> BundleWriter:
+    floats = n_cond + frames[0].numel()
+    w = BundleWriter(len(frames) + 1, floats, n_cond)
+    for i, f in enumerate(frames):
+        w.sample(40 + i, i, torch.tensor([0.5 * i, -1.0 - i]), f)
+    w.event(DONE, 40)
+    return w
+
+
+def test_gather_blocks_are_byte_for_byte_the_packed_bundle():
+    import ctypes
+
+    torch.manual_seed(0)
+    frames = [torch.randn(2, 1, 8, 9) for _ in range(3)]  # 144 floats each
+    writer = _bundle_of(frames)  # alive while its blocks are read
+    gathered = writer.gather_blocks(min_bytes=4 * 144)
+    packed = _bundle_of(frames).finish().tobytes()
+    assert gathered is not None and len(gathered) == 1 + 3 + 1
+    # the frames are read where the samples lie, not from the bundle buffer
+    assert [a for a, _ in gathered[1:4]] == [f.data_ptr() for f in frames]
+    assert b"".join(ctypes.string_at(a, n) for a, n in gathered) == packed
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["small", "float64", "strided", "empty"],
+)
+def test_gather_falls_back_to_packing(why):
+    f = torch.randn(2, 1, 8, 9)
+    frames = {
+        "small": [f],
+        "float64": [f.double()],
+        "strided": [torch.randn(2, 1, 9, 8).transpose(-1, -2)],
+        "empty": [],
+    }[why]
+    w = _bundle_of(frames) if frames else BundleWriter(4, 146, 2)
+    min_bytes = 4 * 145 if why == "small" else 4
+    assert w.gather_blocks(min_bytes) is None
+
+
+def test_gathering_send_arrives_as_the_packed_bundle(monkeypatch):
+    """One process, MPI_COMM_SELF: a BundleSender's gathered message (samples large enough)
+    is received as exactly the bytes the packing path sends."""
+    MPI = pytest.importorskip("mpi4py.MPI")
+    from pdesurr.stream.bundled import GATHER_BYTES, BundleSender
+
+    comm = MPI.COMM_SELF
+    n = GATHER_BYTES // 4 + 16  # floats of frames: above the gathering threshold
+    torch.manual_seed(1)
+    frames = [torch.randn(1, 1, n) for _ in range(3)]
+    sender = BundleSender(comm, 0, 5, n + 2, 2, credits=4 * 3, ring=2)
+    assert sender.writer.max_samples == 3
+    with monkeypatch.context() as m:  # the sender must not pack
+        m.setattr(BundleWriter, "finish", lambda self: pytest.fail("packed, not gathered"))
+        for i, f in enumerate(frames):
+            sender.sample(Sample(f, torch.tensor([0.5 * i, -1.0 - i]), 40 + i, i))  # full: sent
+        buf = np.zeros(max_bytes(3, n + 2), np.uint8)
+        status = MPI.Status()
+        comm.Recv([buf, MPI.BYTE], source=0, tag=5, status=status)
+        sender.close()
+    w = BundleWriter(3, n + 2, 2)
+    for i, f in enumerate(frames):
+        w.sample(40 + i, i, torch.tensor([0.5 * i, -1.0 - i]), f)
+    packed = w.finish()
+    assert status.Get_count(MPI.BYTE) == len(packed)
+    np.testing.assert_array_equal(buf[: len(packed)], packed)

@@ -83,13 +83,13 @@ def test_online_training_end_to_end(spec_file, tmp_path, monkeypatch):
     r = recipe(spec_file, tmp_path / "run", trajectories=60)
     r.data["predict"] = "state"  # a loss that starts high, so its fall is unambiguous
     trained = []  # what the trainer batched, counted outside the ledger
-    real_collate = online_batches.collate
+    real_collate = online_batches.collate_inputs
 
     def collate(samples):
         trained.extend((s.trajectory, s.time_index) for s in samples)
         return real_collate(samples)
 
-    monkeypatch.setattr(online_batches, "collate", collate)
+    monkeypatch.setattr(online_batches, "collate_inputs", collate)
     result, ledger = run_online(r, progress=False, log=lambda m: None)
     # FIFO: every window of the 60 trajectories (8 frames, span 3) trained on exactly once
     assert sorted(trained) == [(i, t) for i in range(60) for t in range(8 - 3 + 1)]

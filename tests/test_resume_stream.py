@@ -65,7 +65,7 @@ class Spies:
     def __init__(self, monkeypatch):
         self.sent: list[tuple[int, int]] = []
         self.trained: list[tuple[int, int]] = []
-        real_collate, real_produce = online_batches.collate, local.produce
+        real_collate, real_produce = online_batches.collate_inputs, local.produce
 
         def collate(samples):
             self.trained.extend((s.trajectory, s.time_index) for s in samples)
@@ -77,7 +77,7 @@ class Spies:
                     self.sent.append((event[1].trajectory, event[1].time_index))
                 yield event
 
-        monkeypatch.setattr(online_batches, "collate", collate)
+        monkeypatch.setattr(online_batches, "collate_inputs", collate)
         monkeypatch.setattr(local, "produce", produce)
 
     def take(self):
@@ -134,7 +134,7 @@ DRIVER = textwrap.dedent(
     from pdesurr.cli import main
 
     log = open(os.path.join(sys.argv[1], f"rank{MPI.COMM_WORLD.Get_rank()}.jsonl"), "a")
-    real_collate, real_produce = online_batches.collate, smpi.produce
+    real_collate, real_produce = online_batches.collate_inputs, smpi.produce
 
     def collate(samples):
         for s in samples:
@@ -149,7 +149,7 @@ DRIVER = textwrap.dedent(
                 log.flush()
             yield event
 
-    online_batches.collate, smpi.produce = collate, produce
+    online_batches.collate_inputs, smpi.produce = collate, produce
     code = main(sys.argv[2:])
     log.close()
     sys.exit(code)

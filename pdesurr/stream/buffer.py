@@ -41,14 +41,20 @@ class Sample:
 
 def collate(samples: list[Sample]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Stack samples into (frames (B, W, C, *S), cond (B, n_cond), trajectory (B,), time (B,))."""
-    if not samples:
-        raise ValueError("cannot collate an empty batch")
+    frames, cond = collate_inputs(samples)
     return (
-        torch.stack([s.frames for s in samples]),
-        torch.stack([s.cond for s in samples]),
+        frames,
+        cond,
         torch.tensor([s.trajectory for s in samples], dtype=torch.int64),
         torch.tensor([s.time_index for s in samples], dtype=torch.int64),
     )
+
+
+def collate_inputs(samples: list[Sample]) -> tuple[Tensor, Tensor]:
+    """What a training step needs of a batch: (frames (B, W, C, *S), cond (B, n_cond))."""
+    if not samples:
+        raise ValueError("cannot collate an empty batch")
+    return torch.stack([s.frames for s in samples]), torch.stack([s.cond for s in samples])
 
 
 def check_size(capacity: int, watermark: int) -> None:
@@ -74,6 +80,7 @@ class Buffer(ABC):
         self._rng = torch.Generator().manual_seed(int(seed))
         self._samples: list[Sample] = []
         self._counts = torch.zeros(capacity, dtype=torch.int64)  # times each held sample was served
+        self._counts_np = self._counts.numpy()  # the same memory: cheap scalar/small-index work
         self.received = self.served = self.evicted = 0
         self._distinct = self._max_reuse = 0  # samples served at least once; most serves of one
         self.wait_time = 0.0  # seconds get_batch spent blocked: the trainer's idle time
@@ -243,9 +250,10 @@ class Buffer(ABC):
         """Record that held samples ``idx`` were served once more."""
         if len(idx) == 0:
             return
-        before = self._counts[idx]
-        self._counts[idx] = before + 1
-        self.served += len(idx)
+        i = idx.numpy()
+        before = self._counts_np[i]
+        self._counts_np[i] = before + 1
+        self.served += len(i)
         self._distinct += int((before == 0).sum())
         self._max_reuse = max(self._max_reuse, int(before.max()) + 1)
 

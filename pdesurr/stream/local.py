@@ -13,10 +13,11 @@ trainer logs it and goes on with the others.
 from __future__ import annotations
 
 import threading
-import time
 
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.producer import produce
+
+ROOM_WAIT = 0.05  # s: longest sleep on a full buffer before the stop flag is checked
 
 
 class ProducerKilled(RuntimeError):
@@ -57,12 +58,15 @@ class ThreadTransport:
         return self
 
     def _put(self, sample) -> bool:
-        while not self.stop_flag.is_set():
+        """Put under the ledger lock; while the buffer is full, sleep on its condition
+        outside that lock (a poll would take the GIL from the training thread hundreds of
+        times a second, as the MPI receiver's did: :func:`pdesurr.stream.bundled._put_all`)."""
+        while not self.stop_flag.is_set() and not self.buffer.closed:
             with self.ledger.lock:  # buffer and ledger change together (checkpoints see both)
                 if self.buffer.put(sample, block=False):
                     self.ledger.sample(sample.trajectory)
                     return True
-            time.sleep(0.002)
+            self.buffer.wait_room(ROOM_WAIT)
         return False
 
     def _run(self, p, events) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from pdesurr.checkpoints.files import load_training_state
 from pdesurr.config import ConfigError
-from pdesurr.stream.buffer import collate
+from pdesurr.stream.buffer import collate_inputs
 from pdesurr.stream.ending import StreamEnd
 from pdesurr.stream.ledger import Ledger
 from pdesurr.training.distributed import SINGLE, DistContext
@@ -72,8 +72,7 @@ class OnlineBatches:
         if not samples:
             return None
         self.trained += len(samples)
-        frames, cond, _, _ = collate(samples)
-        return frames, cond
+        return collate_inputs(samples)
 
     def metrics(self) -> dict:
         now = time.perf_counter()
