@@ -328,3 +328,23 @@ def test_empty_state_dict_round_trip():
     buf = FIROBuffer(3, 1, seed=0)
     buf.load_state_dict(torch.load(stream, weights_only=True))
     assert len(buf) == 0 and buf.received == 0
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_reservoir_bundle_with_a_foreign_sample_is_refused_whole(full):
+    """A bundle is checked before any of it is held: one sample of another layout raises
+    naming its shape, and the buffer holds, evicts and counts what it did before."""
+    buf = make_buffer("reservoir", 4, 1, seed=0)
+    for i in range(4 if full else 2):
+        buf.put(sample(i))
+    if full:
+        buf.get_batch(4)  # all seen: a bundle would evict
+    before = (ids(buf._samples), buf.evicted, buf.received, buf._counts.clone())
+    odd = Sample(torch.zeros(2, 1, 5), torch.zeros(2), 99, 0)
+    with pytest.raises(ValueError, match=r"sample frames \(2, 1, 5\)"):
+        buf.put_many([sample(10), odd, sample(11)])
+    with pytest.raises(TypeError, match="expected a Sample, got tuple"):
+        buf.put_many([sample(12), (1, 2)])
+    assert (ids(buf._samples), buf.evicted, buf.received) == before[:3]
+    assert torch.equal(buf._counts, before[3])
+    assert buf.put_many([sample(13), sample(14)]) == 2  # a good bundle still goes in

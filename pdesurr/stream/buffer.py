@@ -230,11 +230,12 @@ class Buffer(ABC):
             self._cond.notify_all()
 
     # -- helpers ------------------------------------------------------------------------
-    def _check(self, sample: Sample) -> None:
+    def _check(self, sample: Sample, ref: Sample | None = None) -> None:
+        """A :class:`Sample` with the layout of ``ref`` (default: the held samples')."""
         if not isinstance(sample, Sample):
             raise TypeError(f"expected a Sample, got {type(sample).__name__}")
-        if self._samples:
-            ref = self._samples[0]
+        ref = ref if ref is not None else (self._samples[0] if self._samples else None)
+        if ref is not None:
             if (sample.frames.shape, sample.frames.dtype, sample.cond.shape) != (
                 ref.frames.shape,
                 ref.frames.dtype,
@@ -245,6 +246,20 @@ class Buffer(ABC):
                     f"{tuple(sample.cond.shape)} differ from held frames {tuple(ref.frames.shape)} "
                     f"{ref.frames.dtype}, cond {tuple(ref.cond.shape)}"
                 )
+
+    def _check_many(self, samples: list[Sample]) -> None:
+        """:meth:`_check` for a bundle about to be held: one pass when every sample has
+        the held layout (or the first sample's, in an empty buffer), else the per-sample
+        check names the first offender."""
+        if not samples:
+            return
+        ref = self._samples[0] if self._samples else samples[0]
+        if isinstance(ref, Sample) and all(type(s) is Sample for s in samples):
+            want = (ref.frames.shape, ref.frames.dtype, ref.cond.shape)
+            if all((s.frames.shape, s.frames.dtype, s.cond.shape) == want for s in samples):
+                return
+        for sample in samples:
+            self._check(sample, ref if isinstance(ref, Sample) else None)
 
     def _count(self, idx: Tensor) -> None:
         """Record that held samples ``idx`` were served once more."""

@@ -91,29 +91,22 @@ class ReservoirBuffer(Buffer):
         draws exactly what its samples put one by one draw (at ~1 us a sample; torch
         indexing of a few elements costs ~15 us a call, hence the NumPy view of the
         counts)."""
-        k = 0
-        while k < len(samples) and len(self._samples) < self.capacity:
-            self._check(samples[k])
-            self._samples.append(samples[k])
-            k += 1
-        if k == len(samples):
-            return k
-        counts = self._counts_np
-        seen = np.flatnonzero(counts > 0).tolist()
-        m = min(len(samples) - k, len(seen))
+        free = min(len(samples), self.capacity - len(self._samples))
+        seen: list = []
+        if free < len(samples):
+            seen = np.flatnonzero(self._counts_np > 0).tolist()
+        m = min(len(samples) - free, len(seen))
+        self._check_many(samples[: free + m])
+        self._samples.extend(samples[:free])
         if m == 0:
-            return k
+            return free
         draws = torch.rand(m, generator=self._rng, dtype=torch.float64).tolist()
-        evicted = []
-        for u in draws:
-            self._check(samples[k])
-            i = seen.pop(int(u * len(seen)))
-            self._samples[i] = samples[k]
-            evicted.append(i)
-            k += 1
-        counts[evicted] = 0
-        self.evicted += len(evicted)
-        return k
+        evicted = [seen.pop(int(u * len(seen))) for u in draws]
+        for i, sample in zip(evicted, samples[free : free + m], strict=True):
+            self._samples[i] = sample
+        self._counts_np[evicted] = 0
+        self.evicted += m
+        return free + m
 
     def _serve(self, n: int) -> list[Sample]:
         idx = torch.randperm(len(self._samples), generator=self._rng)[:n]

@@ -107,49 +107,13 @@ class BundleWriter:
                     f"conditioning floats; bundles hold {f} and {k}"
                 )
             _stack_into(self._frames, self.data[: n * f].view(n, *shape))
-        return self.buf[: self._write_rest()]
-
-    def gather_blocks(self, min_bytes: int) -> list[tuple[int, int]] | None:
-        """The message as ``(address, nbytes)`` blocks for a gathering send (an MPI
-        ``hindexed`` datatype), the frames read where the samples already lie instead of
-        stacked into the buffer: the header, then each sample's frames, then conditioning,
-        padding and events from the buffer; byte for byte what :meth:`finish` returns. None
-        (use :meth:`finish`) unless every sample's frames are a contiguous float32 CPU
-        tensor of ``F - k`` floats and at least ``min_bytes`` long: below that the copy
-        costs less than a block. The tensors must stay unmodified until the send completes
-        (the writer holds them until :meth:`reset`)."""
-        n, f = self.n, self.floats - self.n_cond
-        if n == 0 or FLOAT_BYTES * f < min_bytes:
-            return None
-        for t in self._frames:
-            if not (
-                isinstance(t, torch.Tensor)
-                and t.device.type == "cpu"
-                and t.dtype == torch.float32
-                and t.numel() == f
-                and t.is_contiguous()
-            ):
-                return None
-        end = self._write_rest()
-        base, tail = self.buf.ctypes.data, HEAD.itemsize + FLOAT_BYTES * n * f
-        frames = [(t.data_ptr(), FLOAT_BYTES * f) for t in self._frames]
-        return [(base, HEAD.itemsize), *frames, (base + tail, end - tail)]
-
-    def _write_rest(self) -> int:
-        """Write the header, the conditioning block and the events; the message's length."""
-        n, k, f = self.n, self.n_cond, self.floats - self.n_cond
-        if n:
-            if self._cond[0].numel() != k:
-                raise ValueError(
-                    f"a sample of {self._cond[0].numel()} conditioning floats; bundles hold {k}"
-                )
             _stack_into(self._cond, self.data[n * f : n * (f + k)].view(n, k))
         head = np.array([(MAGIC, VERSION, k, n, self.e, self.floats)], HEAD)
         self.buf[: HEAD.itemsize] = head.view(np.uint8)
         off = events_offset(n, self.floats)
         end = off + EVENT.itemsize * self.e
         self.buf[off:end] = np.array(self._events, EVENT).view(np.uint8)
-        return end
+        return self.buf[:end]
 
 
 def _stack_into(tensors: list, out: torch.Tensor) -> None:

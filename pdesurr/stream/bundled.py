@@ -3,13 +3,10 @@
 The producer side (:class:`BundleSender`) packs samples straight into one of ``ring``
 preallocated bundle buffers (:mod:`pdesurr.stream.bundle`) and ships a full one with
 ``Isend``, so the solver computes the next frames while the message travels; a buffer is
-re-used only once its previous send completed. Samples of at least ``GATHER_BYTES`` are
-not packed: the bundle goes as one gathering send (an ``hindexed`` datatype over the
-header, each sample's own memory, and the rest of the buffer), so MPI's own copy is the
-only one on the producer side; the message is byte for byte the packed one. A bundle
-leaves when it is full, when the producer runs out of credits, or when its oldest content
-is older than ``max_delay`` seconds at a heartbeat (the solver is slow: do not hold
-samples back); with nothing sent for a second, an ``ALIVE`` event goes alone.
+re-used only once its previous send completed. A bundle leaves when it is full, when the
+producer runs out of credits, or when its oldest content is older than ``max_delay``
+seconds at a heartbeat (the solver is slow: do not hold samples back); with nothing sent
+for a second, an ``ALIVE`` event goes alone.
 
 The trainer side (:func:`receive_bundles`) keeps ``ring`` ``Irecv`` posted ahead into
 preallocated buffers (from any producer, completed in posting order, so each producer's
@@ -25,6 +22,7 @@ samples exist on the trainer side.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 
@@ -47,7 +45,6 @@ from pdesurr.stream.bundle import (
 from pdesurr.stream.recvpool import ReceivePool
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
-GATHER_BYTES = 16384  # samples at least this large are sent from where they lie (no packing)
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
 ROOM_WAIT = 0.05  # s: longest wait for room in a full buffer before the stop is checked
 SILENCE_CHECK = 0.05  # s between two checks for silent producers while nothing arrives
@@ -148,16 +145,8 @@ class BundleSender:
         w = self.writer
         if w.e == 0:
             return
-        blocks = w.gather_blocks(GATHER_BYTES)
-        if blocks is None:
-            msg = [w.finish(), self.MPI.BYTE]
-        else:  # MPI reads each sample where it lies: no copy into the bundle buffer
-            lengths, addresses = [b for _, b in blocks], [a for a, _ in blocks]
-            gathered = self.MPI.BYTE.Create_hindexed(lengths, addresses).Commit()
-            msg = [self.MPI.BOTTOM, 1, gathered]
-        self.requests[self.i] = self.comm.Isend(msg, dest=self.dest, tag=self.tag)
-        if blocks is not None:
-            gathered.Free()  # MPI keeps it until the send completes
+        msg = w.finish()
+        self.requests[self.i] = self.comm.Isend([msg, self.MPI.BYTE], dest=self.dest, tag=self.tag)
         self.messages += 1
         self.i = (self.i + 1) % len(self.writers)
         self.requests[self.i].Wait()  # the next buffer's previous send is done: re-use it
@@ -265,12 +254,11 @@ def lend_samples(pool, buf, events: np.ndarray, floats: int, n_cond: int, shape)
 def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
     """Samples and events in stream order: each event after the samples that precede it."""
     granted, i = 0, 0
+    at = [p for p, _ in samples]  # event positions, increasing
     for j, (kind, a, b, x) in [*other, (None, (None, 0, 0, 0.0))]:
-        run = []
-        while i < len(samples) and (j is None or samples[i][0] < j):
-            run.append(samples[i][1])
-            i += 1
-        granted += _put_all(rx, run)
+        end = len(samples) if j is None else bisect.bisect_left(at, j, i)
+        granted += _put_all(rx, [s for _, s in samples[i:end]])
+        i = end
         if kind == DONE:
             rx.ledger.event(src, ("done", a))
         elif kind == DIVERGED:
