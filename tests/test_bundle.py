@@ -240,3 +240,14 @@ def test_backoff_spins_then_doubles_to_its_cap_and_resets(monkeypatch):
     assert slept == asked  # what it reports is what it slept
     wait.reset()
     assert [wait.sleep() for _ in range(3)] == [0.0, 0.0, 1e-4]
+
+
+def test_samples_with_autograd_history_pack_as_their_values():
+    """Producers hand over tensors as they come; one with a graph is packed by value (the
+    writer detaches only those: ``stack(out=)`` refuses them)."""
+    frames = torch.randn(2, 1, 3, requires_grad=True) * 2  # carries a grad_fn
+    w = BundleWriter(2, 6 + 1, 1)
+    w.sample(3, 4, np.array([0.5], np.float32), frames)
+    f, c, events = read_bundle(w.finish().copy(), len(w.finish()), 7, 1)
+    np.testing.assert_array_equal(f[0], frames.detach().numpy().ravel())
+    assert c[0, 0] == 0.5 and events["a"].tolist() == [3] and events["b"].tolist() == [4]

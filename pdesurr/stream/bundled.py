@@ -105,7 +105,7 @@ class BundleSender:
             # poke it between events (one Testall, ~1 us; skipped for small samples)
             if self.MPI.Request.Testall(self.requests):
                 self.completed = self.messages
-        due = credits < 2 * self.writer.max_samples or self.polled < self.messages
+        due = credits < 2 * self.writers[0].max_samples or self.polled < self.messages
         if due or self.events % 64 == 0:
             self.polled = self.messages
             return True
@@ -120,9 +120,13 @@ class BundleSender:
             self.t_first = time.monotonic()
 
     def sample(self, s: Sample) -> None:
-        self.writer.sample(s.trajectory, s.time_index, s.cond.detach(), s.frames.detach())
-        self._touch()
-        if self.writer.full:
+        """Add a sample to the pending bundle (ship it when full). The hot path of a
+        producer: ~1 µs of Python here is ~1 µs per sample (one per 64 KiB at 128²)."""
+        w = self.writers[self.i]
+        w.sample(s.trajectory, s.time_index, s.cond, s.frames)
+        if self.t_first is None:
+            self.t_first = time.monotonic()
+        if w.n >= w.max_samples or w.e >= w.max_events:
             self.flush()
 
     def event(self, kind: int, a: int = 0, b: int = 0, x: float = 0.0) -> None:
