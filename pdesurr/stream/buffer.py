@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+ROOM_WAIT = 0.05  # s: a transport's longest wait_room before it checks its stop flag
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -258,8 +260,8 @@ class Buffer(ABC):
             want = (ref.frames.shape, ref.frames.dtype, ref.cond.shape)
             if all((s.frames.shape, s.frames.dtype, s.cond.shape) == want for s in samples):
                 return
-        for sample in samples:
-            self._check(sample, ref if isinstance(ref, Sample) else None)
+        for sample in samples:  # a non-Sample ref is samples[0]: its own check raises first
+            self._check(sample, ref)
 
     def _count(self, idx: Tensor) -> None:
         """Record that held samples ``idx`` were served once more."""

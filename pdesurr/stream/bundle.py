@@ -82,7 +82,7 @@ class BundleWriter:
     def sample(self, trajectory: int, time_index: int, cond, frames) -> None:
         """Append a sample: cond ``(k,)`` and frames (``F - k`` floats, one shape for every
         sample of a bundle; tensors or arrays, on any device)."""
-        if self.n >= self.max_samples or self.e >= self.max_events:
+        if self.full:
             raise ValueError(f"bundle full ({self.n} samples, {self.e} events)")
         self._cond.append(_plain(cond))
         self._frames.append(_plain(frames))

@@ -29,7 +29,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from pdesurr.stream.buffer import Sample
+from pdesurr.stream.buffer import ROOM_WAIT, Sample
 from pdesurr.stream.bundle import (
     ALIVE,
     BYE,
@@ -46,7 +46,6 @@ from pdesurr.stream.recvpool import ReceivePool
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
-ROOM_WAIT = 0.05  # s: longest wait for room in a full buffer before the stop is checked
 SILENCE_CHECK = 0.05  # s between two checks for silent producers while nothing arrives
 
 
@@ -105,7 +104,7 @@ class BundleSender:
             # poke it between events (one Testall, ~1 us; skipped for small samples)
             if self.MPI.Request.Testall(self.requests):
                 self.completed = self.messages
-        due = credits < 2 * self.writers[0].max_samples or self.polled < self.messages
+        due = credits < 2 * self.writer.max_samples or self.polled < self.messages
         if due or self.events % 64 == 0:
             self.polled = self.messages
             return True
@@ -120,13 +119,11 @@ class BundleSender:
             self.t_first = time.monotonic()
 
     def sample(self, s: Sample) -> None:
-        """Add a sample to the pending bundle (ship it when full). The hot path of a
-        producer: ~1 µs of Python here is ~1 µs per sample (one per 64 KiB at 128²)."""
-        w = self.writers[self.i]
+        """Add a sample to the pending bundle; ship it when full."""
+        w = self.writer
         w.sample(s.trajectory, s.time_index, s.cond, s.frames)
-        if self.t_first is None:
-            self.t_first = time.monotonic()
-        if w.n >= w.max_samples or w.e >= w.max_events:
+        self._touch()
+        if w.full:
             self.flush()
 
     def event(self, kind: int, a: int = 0, b: int = 0, x: float = 0.0) -> None:

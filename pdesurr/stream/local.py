@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import threading
 
+from pdesurr.stream.buffer import ROOM_WAIT
 from pdesurr.stream.ledger import Ledger
 from pdesurr.stream.producer import produce
-
-ROOM_WAIT = 0.05  # s: longest sleep on a full buffer before the stop flag is checked
 
 
 class ProducerKilled(RuntimeError):
