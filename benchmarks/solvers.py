@@ -11,6 +11,10 @@ set), then a Markdown table with, for each case:
   forward and one inverse FFT of the state and one finiteness check per block, which the
   block length (>= 20 steps, chosen so a block lasts ``~0.25 s``) makes negligible. On
   CUDA the device is synchronised before and after each block.
+* **trajectories/s**: batch members x steps/s over the steps one trajectory of the case's
+  dataset spec takes at the case's dt (spin-up and every stored frame: ``kolmogorov``,
+  ~45,700 steps at 512²; ``ks_refiner``, 99.8 time units; ``qg_two_layer``, 11 years),
+  i.e. what generating that dataset costs per trajectory on this device.
 * **FFT pair**: the median time of one ``torch.fft.rfftn`` + ``torch.fft.irfftn`` over the
   spatial axes of a tensor of the state's shape ``(B, C, *S)`` (same batch and channels),
   timed the same way (blocks of pairs, median). Step blocks and FFT blocks alternate, so
@@ -30,6 +34,10 @@ batch member):
   forward (``(u + U) q``, ``v q`` of both layers)) = 10 layer-FFTs. The state has ``C = 2``
   layers, so an FFT of the state is 2 layer-FFTs and the FFT-bound uses 10 / 2 = 5
   state-FFTs (2.5 pairs).
+
+GPU-sized cases, run by default on CUDA only (on CPU name them with ``--cases``):
+``ns512b32`` (the ``kolmogorov`` dataset's 512² grid, batch 32) and ``ks4096`` (KS batch
+4096): ``python benchmarks/solvers.py --device cuda --dtype float32``.
 
 Cases: NS 2D is Kochkov et al.'s Kolmogorov flow (``nu = 1e-3``, drag 0.1, ``k_f = 4``,
 ``dt = 0.5 dx / 7``, batch 1); KS is ``L = 64``, ``dt = 0.05``; QG is pyqg's default model
@@ -70,16 +78,18 @@ class Case:
     ffts_per_step: int  # single-field FFTs
     ffts_note: str
     build: Callable[[], tuple[Stepper, torch.Tensor]]  # -> stepper, float64 CPU state
+    dataset: str  # the dataset spec whose trajectory length prices "trajectories/s"
+    gpu: bool = False  # a batch sized for a GPU: run by default on CUDA only
 
 
-def _ns(resolution: int):
+def _ns(resolution: int, batch: int = 1):
     def build():
         # Kolmogorov flow of Kochkov et al. (2021): nu = 1e-3, drag 0.1, k_f = 4, dt from CFL 0.5
         pde = NavierStokes2D(
             resolution, viscosity=1e-3, drag=0.1, forcing="kolmogorov", forcing_wavenumber=4
         )
         dt = 0.5 * (2 * math.pi / resolution) / 7.0
-        u0 = pde.initial_condition("random", 1, torch.Generator().manual_seed(0))
+        u0 = pde.initial_condition("random", batch, torch.Generator().manual_seed(0))
         return Stepper(pde, "etdrk4", dt=dt), u0
 
     return build
@@ -105,14 +115,25 @@ def _qg(n: int):
 
 QG_FFTS = "10 (layer-FFTs; 5 of the 2-layer state)"
 
+NS, KS, QG = "kolmogorov", "ks_refiner", "qg_two_layer"
 CASES = [
-    Case("ns128", "NS 2D Kolmogorov 128²", "ETDRK4", 20, "20", _ns(128)),
-    Case("ns256", "NS 2D Kolmogorov 256²", "ETDRK4", 20, "20", _ns(256)),
-    Case("ks1", "KS N=256, batch 1", "ETDRK4", 8, "8", _ks(1)),
-    Case("ks64", "KS N=256, batch 64", "ETDRK4", 8, "8", _ks(64)),
-    Case("qg64", "QG 2-layer 64² (pyqg defaults)", "AB3", 10, QG_FFTS, _qg(64)),
-    Case("qg128", "QG 2-layer 128² (pyqg defaults)", "AB3", 10, QG_FFTS, _qg(128)),
+    Case("ns128", "NS 2D Kolmogorov 128²", "ETDRK4", 20, "20", _ns(128), NS),
+    Case("ns256", "NS 2D Kolmogorov 256²", "ETDRK4", 20, "20", _ns(256), NS),
+    Case("ks1", "KS N=256, batch 1", "ETDRK4", 8, "8", _ks(1), KS),
+    Case("ks64", "KS N=256, batch 64", "ETDRK4", 8, "8", _ks(64), KS),
+    Case("qg64", "QG 2-layer 64² (pyqg defaults)", "AB3", 10, QG_FFTS, _qg(64), QG),
+    Case("qg128", "QG 2-layer 128² (pyqg defaults)", "AB3", 10, QG_FFTS, _qg(128), QG),
+    # batches where a GPU pays off (the kolmogorov dataset's own grid; a KS ensemble)
+    Case("ns512b32", "NS 2D Kolmogorov 512², batch 32", "ETDRK4", 20, "20", _ns(512, 32), NS, True),
+    Case("ks4096", "KS N=256, batch 4096", "ETDRK4", 8, "8", _ks(4096), KS, True),
 ]
+
+
+def trajectory_time(dataset: str) -> float:
+    """Simulated time of one trajectory of a dataset spec: spin-up and every stored frame."""
+    from pdesurr.data.spec import DatasetSpec
+
+    return DatasetSpec.load(dataset).times()[-1]
 
 
 def _sync(device: torch.device) -> None:
@@ -180,8 +201,11 @@ def bench_case(case: Case, device, dtype, repeats: int, target_s: float, warmup:
         # keep the run time bounded if the machine gets busy after calibration
         n_steps = _shrink(n_steps, step_s[-1], target_s, 20)
         n_pairs = _shrink(n_pairs, pair_s[-1], target_s / 2, 20)
-    channels = u.shape[1]
+    channels, batch = u.shape[1], u.shape[0]
     ms = statistics.median(step_s) * 1e3
+    # trajectories of the case's dataset per second: batch members x steps/s over the steps
+    # one trajectory takes at this case's dt
+    steps_per_trajectory = trajectory_time(case.dataset) / stepper.dt
     pair_ms = statistics.median(pair_s) * 1e3
     fft_only_ms = pair_ms * (case.ffts_per_step / channels) / 2
     return {
@@ -195,6 +219,10 @@ def bench_case(case: Case, device, dtype, repeats: int, target_s: float, warmup:
         "ms_per_step_all": [t * 1e3 for t in step_s],
         "steps_per_block": n_steps,
         "steps_per_s": 1e3 / ms,
+        "batch": batch,
+        "dataset": case.dataset,
+        "steps_per_trajectory": steps_per_trajectory,
+        "trajectories_per_s": batch * 1e3 / ms / steps_per_trajectory,
         "fft_pair_ms": pair_ms,
         "fft_pair_ms_all": [t * 1e3 for t in pair_s],
         "fft_pairs_per_block": n_pairs,
@@ -211,15 +239,16 @@ def _fmt(x: float) -> str:
 
 def markdown(rows: list[dict]) -> str:
     head = (
-        "| case | integrator | FFTs per step | ms/step | steps/s | FFT pair (ms) "
-        "| ms/step ÷ FFT pair | FFT-bound ratio |"
+        "| case | integrator | FFTs per step | ms/step | steps/s | trajectories/s (steps each) "
+        "| FFT pair (ms) | ms/step ÷ FFT pair | FFT-bound ratio |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['integrator']} | {r['ffts_note']} | {_fmt(r['ms_per_step'])} "
-            f"| {r['steps_per_s']:.0f} | {_fmt(r['fft_pair_ms'])} | {r['ratio_to_fft_pair']:.1f} "
-            f"| {r['fft_bound_ratio']:.2f} |"
+            f"| {r['steps_per_s']:.0f} | {_fmt(r['trajectories_per_s'])} "
+            f"({r['steps_per_trajectory']:.0f}, {r['dataset']}) | {_fmt(r['fft_pair_ms'])} "
+            f"| {r['ratio_to_fft_pair']:.1f} | {r['fft_bound_ratio']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -306,6 +335,8 @@ def main(argv=None) -> int:
     for case in CASES:
         if args.cases and case.key not in args.cases:
             continue
+        if not args.cases and case.gpu and device.type != "cuda":
+            continue  # GPU-sized batches: on CPU only when named with --cases
         print(f"  timing {case.label} ...", file=sys.stderr, flush=True)
         rows.append(bench_case(case, device, dtype, repeats, target_s, warmup))
     print(markdown(rows))

@@ -28,6 +28,10 @@
    reservoir then drains and training stops), so a stream that outlasts the run is also
    reported. A small-scale indication, not the paper's experiment.
 
+``--device cuda`` runs part 1 with the trainer and the producers' solvers on the GPU
+(``online.device``): an in-process producer's windows stay on the device, in a
+GPU-resident buffer, and the ratio compares with training from memory on the same GPU.
+
 Default mode takes about 4-7 minutes on 2 shared cores; ``--quick`` under a minute.
 
 Markdown tables go to stdout, progress notes to stderr.
@@ -53,6 +57,7 @@ import torch
 BATCH = 16
 N_COND = 2  # conditioning scalars per sample (dt and one PDE parameter), as the recipes use
 CAPACITY, WATERMARK = 2000, 200  # the online recipe's defaults
+DEVICE = "cpu"  # --device: the trainer's and the in-process producers' device
 SPECS = {
     "ks": ("ks_refiner/small", ["dt", "length"]),
     "kolmogorov": ("kolmogorov/small", ["dt", "forcing_amplitude"]),
@@ -90,6 +95,7 @@ def recipe_dict(
             "log_every": log_every,
             "eval_windows": 256,
             "checkpoint_every": 0,
+            "device": DEVICE,
         },
     }
     if online is not None:
@@ -99,6 +105,7 @@ def recipe_dict(
             "buffer": "reservoir",
             "capacity": CAPACITY,
             "watermark": WATERMARK,
+            "device": DEVICE,  # producers' solver: windows stay on the device, buffer too
             **online,
         }
     return d
@@ -279,7 +286,9 @@ def throughput(args, stores: dict, work: Path) -> None:
     cores = os.cpu_count()
     print("## 1. Trainer throughput: online vs offline (same model, objective and batch)\n")
     print(
-        f"`fno/small`, pushforward (unroll 2), batch {BATCH}, history 2. Samples/s are steady "
+        f"Device `{DEVICE}`"
+        + (f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else "")
+        + f". `fno/small`, pushforward (unroll 2), batch {BATCH}, history 2. Samples/s are steady "
         "state: the log intervals after the first (start-up and the watermark fill left out); "
         f"best of {args.repeats} run(s) for KS, {args.repeats_2d} for Kolmogorov, every source "
         "alike (all runs in the last column). Online: stream of fresh trajectories that "
@@ -770,6 +779,14 @@ def main() -> None:
         choices=["store", "reservoir", "firo", "mpi"],
         help="throughput: only these sources (and memory)",
     )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="throughput: trainer and producers' solvers on this device (cuda: an in-process "
+        "producer's windows go straight into a GPU-resident buffer; an MPI producer rank's "
+        "travel through host memory)",
+    )
     p.add_argument("--ks-steps", type=int, default=300)
     p.add_argument("--k2d-steps", type=int, default=60)
     p.add_argument("--repeats", type=int, default=2, help="throughput runs per KS source")
@@ -824,6 +841,10 @@ def main() -> None:
         args.mpi_seconds, args.acc_steps = 0.3, 40
         args.offline_trajectories, args.online_trajectories = 4, 8
         args.valid_trajectories, args.mpi_online, args.unbounded = 2, False, False
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available")
+    global DEVICE
+    DEVICE = args.device
     args.ks_log = max(1, args.ks_steps // 10)
     args.k2d_log = max(1, args.k2d_steps // 6)
     args.load = os.getloadavg()

@@ -348,3 +348,46 @@ def test_reservoir_bundle_with_a_foreign_sample_is_refused_whole(full):
     assert (ids(buf._samples), buf.evicted, buf.received) == before[:3]
     assert torch.equal(buf._counts, before[3])
     assert buf.put_many([sample(13), sample(14)]) == 2  # a good bundle still goes in
+
+
+def _on(device: str, i: int) -> Sample:
+    s = sample(i)
+    return Sample(s.frames.to(device), s.cond.to(device), s.trajectory, s.time_index)
+
+
+@pytest.mark.parametrize("kind", sorted(BUFFERS))
+def test_a_sample_on_another_device_is_refused(kind):
+    """A batch is stacked on one device: a sample whose frames or cond live elsewhere (the
+    ``meta`` device stands for a GPU here) is refused when put, naming both devices, by
+    ``put`` and by a bundle's one-pass check alike, and nothing of the bundle is held."""
+    buf = make_buffer(kind, 8, 1)
+    buf.put(sample(0))
+    with pytest.raises(ValueError, match="on meta.*differ from held frames .* on cpu"):
+        buf.put(_on("meta", 1))
+    elsewhere = Sample(sample(2).frames, sample(2).cond.to("meta"), 2, 0)  # cond only
+    with pytest.raises(ValueError, match="cond \\(2,\\) on meta differ"):
+        buf.put_many([sample(3), elsewhere])
+    assert ids(buf._samples) == [0]
+
+
+@pytest.mark.parametrize("kind", sorted(BUFFERS))
+def test_restored_samples_go_to_the_producers_device(kind):
+    """Checkpoints load on the CPU; ``load_state_dict(state, device)`` puts the held
+    samples where the producers' samples live, so a resumed GPU run's batches stack on
+    one device (and a CPU sample is then refused)."""
+    buf = make_buffer(kind, 6, 1, seed=3)
+    for i in range(4):
+        buf.put(sample(i))
+    other = make_buffer(kind, 6, 1, seed=3)
+    other.load_state_dict(buf.state_dict(), device="meta")
+    assert len(other) == 4
+    assert {(s.frames.device.type, s.cond.device.type) for s in other._samples} == {
+        ("meta", "meta")
+    }
+    assert [s.trajectory for s in other._samples] == [s.trajectory for s in buf._samples]
+    assert other.put(_on("meta", 9))
+    with pytest.raises(ValueError, match="on cpu.*on meta"):
+        other.put(sample(10))
+    kept = make_buffer(kind, 6, 1, seed=3)
+    kept.load_state_dict(buf.state_dict())  # no device: where torch.load put them
+    assert {s.frames.device.type for s in kept._samples} == {"cpu"}

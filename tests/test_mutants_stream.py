@@ -82,12 +82,12 @@ def test_get_batch_and_put_messages():
     buf.put(sample(0))
     with pytest.raises(
         ValueError,
-        match=r"sample frames \(2, 1, 5\) torch.float32, cond \(1,\) "
-        r"differ from held frames \(2, 1, 4\) torch.float32, cond \(1,\)",
+        match=r"sample frames \(2, 1, 5\) torch.float32 on cpu, cond \(1,\) on cpu "
+        r"differ from held frames \(2, 1, 4\) torch.float32 on cpu, cond \(1,\) on cpu$",
     ):
         buf.put(sample(1, width=5))
     bad_cond = Sample(torch.zeros(2, 1, 4), torch.zeros(2), 0, 0)
-    with pytest.raises(ValueError, match=r"cond \(2,\) differ"):
+    with pytest.raises(ValueError, match=r"cond \(2,\) on cpu differ"):
         buf.put(bad_cond)
     bad_dtype = Sample(torch.zeros(2, 1, 4, dtype=torch.float64), torch.zeros(1), 0, 0)
     with pytest.raises(ValueError, match="float64"):

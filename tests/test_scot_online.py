@@ -136,3 +136,24 @@ watermark = 6
     assert r.returncode == 0, r.stderr
     # 4 trajectories x (K + 1)(K + 2) / 2 = 10 pairs, each received once
     assert "received 40 samples from 4 complete trajectories" in r.stdout, r.stdout
+
+
+def test_pairs_stay_on_the_producers_device(monkeypatch):
+    """A GPU producer's pairs are whole on its device, the lead time included (the ``meta``
+    device stands for a GPU: a lead time made on the CPU could not join the cond there)."""
+    import pdesurr.stream.producer as producer
+    from pdesurr.stream.buffer import Sample
+    from pdesurr.stream.pairs import produce_pairs
+
+    window = PairSpec("all2all", K, STEP, FRAMES - 1.0, ("length",))
+    snapshots = torch.zeros(window.span, 1, 16, device="meta")
+
+    def fake_produce(*_args, **_kwargs):
+        yield ("sample", Sample(snapshots, torch.zeros(1, device="meta"), 0, 0))
+        yield ("done", 0)
+
+    monkeypatch.setattr(producer, "produce", fake_produce)
+    pairs = [e[1] for e in produce_pairs(None, "train", [], window, "meta") if e[0] == "sample"]
+    assert len(pairs) == len(pair_offsets("all2all", K, STEP))
+    assert {(p.frames.device.type, p.cond.device.type) for p in pairs} == {("meta", "meta")}
+    assert {tuple(p.cond.shape) for p in pairs} == {(2,)}

@@ -59,6 +59,12 @@ def collate_inputs(samples: list[Sample]) -> tuple[Tensor, Tensor]:
     return torch.stack([s.frames for s in samples]), torch.stack([s.cond for s in samples])
 
 
+def _layout(s: Sample) -> tuple:
+    """What every sample of one buffer shares: shapes, dtype, devices."""
+    f, c = s.frames, s.cond
+    return f.shape, f.dtype, f.device, c.shape, c.device
+
+
 def check_size(capacity: int, watermark: int) -> None:
     """``capacity >= 1`` and ``1 <= watermark <= capacity``, both integers."""
     if not isinstance(capacity, int) or capacity < 1:
@@ -100,13 +106,14 @@ class Buffer(ABC):
         """Hold ``sample`` (there is room)."""
 
     def _insert_many(self, samples: list[Sample]) -> int:
-        """Hold as many of ``samples`` as there is room for, in order; how many. A policy
-        whose room test costs a tensor reduction overrides it to pay that once a bundle."""
+        """Hold as many of ``samples`` as there is room for, in order; how many. A bundle
+        with a sample of another layout is refused whole, before any of it is held. A
+        policy whose room test costs a tensor reduction overrides it to pay that once."""
+        self._check_many(samples)
         k = 0
         for sample in samples:
             if not self._has_room():
                 break
-            self._check(sample)
             self._insert(sample)
             k += 1
         return k
@@ -233,21 +240,19 @@ class Buffer(ABC):
 
     # -- helpers ------------------------------------------------------------------------
     def _check(self, sample: Sample, ref: Sample | None = None) -> None:
-        """A :class:`Sample` with the layout of ``ref`` (default: the held samples')."""
+        """A :class:`Sample` with the layout of ``ref`` (default: the held samples'): shapes,
+        dtype and devices (a batch is stacked on one device: a CPU sample among GPU ones,
+        e.g. restored from a checkpoint, would fail there, steps later)."""
         if not isinstance(sample, Sample):
             raise TypeError(f"expected a Sample, got {type(sample).__name__}")
         ref = ref if ref is not None else (self._samples[0] if self._samples else None)
-        if ref is not None:
-            if (sample.frames.shape, sample.frames.dtype, sample.cond.shape) != (
-                ref.frames.shape,
-                ref.frames.dtype,
-                ref.cond.shape,
-            ):
-                raise ValueError(
-                    f"sample frames {tuple(sample.frames.shape)} {sample.frames.dtype}, cond "
-                    f"{tuple(sample.cond.shape)} differ from held frames {tuple(ref.frames.shape)} "
-                    f"{ref.frames.dtype}, cond {tuple(ref.cond.shape)}"
-                )
+        if ref is not None and _layout(sample) != _layout(ref):
+            raise ValueError(
+                f"sample frames {tuple(sample.frames.shape)} {sample.frames.dtype} on "
+                f"{sample.frames.device}, cond {tuple(sample.cond.shape)} on {sample.cond.device} "
+                f"differ from held frames {tuple(ref.frames.shape)} {ref.frames.dtype} on "
+                f"{ref.frames.device}, cond {tuple(ref.cond.shape)} on {ref.cond.device}"
+            )
 
     def _check_many(self, samples: list[Sample]) -> None:
         """:meth:`_check` for a bundle about to be held: one pass when every sample has
@@ -257,8 +262,8 @@ class Buffer(ABC):
             return
         ref = self._samples[0] if self._samples else samples[0]
         if isinstance(ref, Sample) and all(type(s) is Sample for s in samples):
-            want = (ref.frames.shape, ref.frames.dtype, ref.cond.shape)
-            if all((s.frames.shape, s.frames.dtype, s.cond.shape) == want for s in samples):
+            want = _layout(ref)
+            if all(_layout(s) == want for s in samples):
                 return
         for sample in samples:  # a non-Sample ref is samples[0]: its own check raises first
             self._check(sample, ref)
@@ -310,16 +315,21 @@ class Buffer(ABC):
                 "rng": self._rng.get_state(),
             }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, device: str | torch.device | None = None) -> None:
+        """Restore :meth:`state_dict`'s content; ``device``: where the held samples go (the
+        producers' device: checkpoints load on the CPU), default where they were loaded."""
         if state["kind"] != self.kind:
             raise ValueError(f"state of a {state['kind']!r} buffer, this one is {self.kind!r}")
         k = len(state["trajectory"])
         if k > self.capacity:
             raise ValueError(f"state holds {k} samples, more than capacity {self.capacity}")
+        frames, cond = state["frames"], state["cond"]
+        if device is not None:
+            frames, cond = frames.to(device), cond.to(device)
         with self._cond:
             # clone each sample so that evicting one frees its memory (views would pin the stack)
             self._samples = [
-                Sample(state["frames"][i].clone(), state["cond"][i].clone(), t, ti)
+                Sample(frames[i].clone(), cond[i].clone(), t, ti)
                 for i, (t, ti) in enumerate(
                     zip(state["trajectory"].tolist(), state["time_index"].tolist(), strict=True)
                 )

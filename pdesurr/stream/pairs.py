@@ -92,6 +92,8 @@ def produce_pairs(spec, split, chunks, window: PairSpec, device="cpu", skip=None
             emitted[s.trajectory] = n + 1
             if n < skip.get(s.trajectory, 0):
                 continue
-            lead = torch.tensor([(b - a) / window.time_scale], dtype=s.cond.dtype)
+            lead = torch.tensor(
+                [(b - a) / window.time_scale], dtype=s.cond.dtype, device=s.cond.device
+            )
             frames = torch.stack([s.frames[a // window.step], s.frames[b // window.step]])
             yield ("sample", Sample(frames, torch.cat([lead, s.cond]), s.trajectory, a))

@@ -61,7 +61,8 @@ def produce(
         columns = conditioning_columns(
             window.conditioning, b - a, frame_dt * window.stride, params.__getitem__
         )
-        cond = torch.as_tensor(columns, dtype=torch.float32)  # (b - a, n_cond)
+        # (b - a, n_cond), on the frames' device: a GPU producer's samples are whole there
+        cond = torch.as_tensor(columns, dtype=torch.float32, device=device)
         recent: deque = deque(maxlen=window.span)
         emitted = {i: 0 for i in members}
         dead: set[int] = set()

@@ -82,7 +82,8 @@ def run_online(
     end = StreamEnd(cfg.when_done, cfg.max_reuse, log)
     end.configure(buffer)
     ledger = Ledger()
-    resumed = resume and restore(Path(recipe.train.out), ledger, buffer) is not None
+    out = Path(recipe.train.out)
+    resumed = resume and restore(out, ledger, buffer, device=cfg.device) is not None
     exclude = frozenset(ledger.done | set(ledger.diverged))
     chunks = chunks_for(spec, cfg.split, cfg.trajectories)
     assignments = [chunks[p :: cfg.producers] for p in range(cfg.producers)]

@@ -109,9 +109,10 @@ class OnlineBatches:
         pass  # restored by run_online before the producers start (they need the ledger)
 
 
-def restore(out: Path, ledger: Ledger, buffer, trainer: int = 0, trainers: int = 1):
-    """Load trainer ``trainer``'s buffer and ledger; returns the merged ledger of all
-    trainers (what the producers must skip), or None without a checkpoint."""
+def restore(out: Path, ledger: Ledger, buffer, trainer: int = 0, trainers: int = 1, device=None):
+    """Load trainer ``trainer``'s buffer (its samples onto ``device``, the producers'; default
+    the CPU) and ledger; returns the merged ledger of all trainers (what the producers must
+    skip), or None without a checkpoint."""
     ckpt = out / "checkpoint"
     if not ckpt.exists():
         return None
@@ -130,5 +131,5 @@ def restore(out: Path, ledger: Ledger, buffer, trainer: int = 0, trainers: int =
         merged.merge(one)
         if i == trainer:
             ledger.load_state_dict(part["ledger"])
-            buffer.load_state_dict(part["buffer"])
+            buffer.load_state_dict(part["buffer"], device)
     return merged
