@@ -71,8 +71,9 @@ def test_header_layout_is_fixed_little_endian():
 
 
 def test_bundle_size_adapts_to_sample_and_credit_window():
-    assert bundle_samples(66, 500) == 125  # 1 MiB / 264 B > 500 // 4: the credit window bounds
-    assert bundle_samples(16386, 500) == (1 << 20) // (4 * 16386)  # 15: the message size bounds
+    assert bundle_samples(66, 500) == 125  # 4 MiB / 264 B > 500 // 4: the credit window bounds
+    assert bundle_samples(16386, 500) == (4 << 20) // (4 * 16386) == 63  # the message size bounds
+    assert bundle_samples(4098, 500) == 125  # 64²: 4 MiB / 16 KiB > 125, the credits bound
     assert bundle_samples(10**6, 500) == 1  # a sample larger than the target travels alone
     assert bundle_samples(66, 2) == 1  # fewer than 4 credits: one per message
 
