@@ -1,5 +1,6 @@
 """The contract battery, run over every registered model (a new model is tested the moment
-it is registered in pdesurr.models.MODELS)."""
+it is registered in pdesurr.models.MODELS), and over PDE-Refiner wrapping each of the other
+models (``refiner+fno`` etc.: the refiner preset with that model's small preset as backbone)."""
 
 import tomllib
 from pathlib import Path
@@ -15,7 +16,16 @@ from pdesurr.spectral import spectral_resample
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def registered(kind: str) -> str:
+    """The registry name of a battery kind: ``refiner+B`` is a ``refiner``."""
+    return kind.split("+")[0]
+
+
 def small_options(kind):
+    if "+" in kind:  # the refiner preset over backbone B's small preset
+        options = small_options("refiner")
+        backbone = kind.split("+")[1]
+        return {**options, "backbone": backbone, "backbone_options": small_options(backbone)}
     path = ROOT / "models" / kind / "small.toml"
     assert path.is_file(), f"models/{kind}/small.toml is missing"
     with open(path, "rb") as f:
@@ -27,7 +37,7 @@ def small_options(kind):
 def make(kind, ndim, cond_dim=0, in_channels=3, out_channels=2, seed=0):
     torch.manual_seed(seed)
     args = dict(in_channels=in_channels, out_channels=out_channels, ndim=ndim, cond_dim=cond_dim)
-    return MODELS[kind](**args, **small_options(kind)), args
+    return MODELS[registered(kind)](**args, **small_options(kind)), args
 
 
 def inputs(ndim, batch=3, channels=3, size=32, cond_dim=0, seed=1):
@@ -37,7 +47,16 @@ def inputs(ndim, batch=3, channels=3, size=32, cond_dim=0, seed=1):
     return x, cond
 
 
-CASES = [(k, n) for k in sorted(MODELS) for n in getattr(MODELS[k], "supported_ndims", (1, 2))]
+# the refiner's own preset wraps the U-Net; each other model as its backbone is a kind here
+WRAPPED = [f"refiner+{b}" for b in sorted(MODELS) if b not in ("refiner", "unet")]
+KINDS = sorted(MODELS) + WRAPPED
+
+
+def ndims(kind):
+    return getattr(MODELS[kind.split("+")[-1]], "supported_ndims", (1, 2))
+
+
+CASES = [(k, n) for k in KINDS for n in ndims(k)]
 
 
 @pytest.mark.parametrize("kind,ndim", CASES)
@@ -101,7 +120,7 @@ def test_bad_inputs_raise(kind, ndim):
         model(x, cond=None)  # missing conditioning
 
 
-@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("kind", KINDS)
 def test_resolution_change_where_claimed(kind):
     # a smooth field (modes < 4) on 32^2 and the same field on 64^2 (spectral interpolation,
     # so the 64^2 grid's even points are the 32^2 grid's points)
@@ -134,7 +153,7 @@ def test_save_load_round_trip(kind, ndim, tmp_path):
     model, args = make(kind, ndim, cond_dim=1)
     model.eval()
     options = {**args, **small_options(kind)}
-    config = {"model": {"kind": kind, "args": options}}
+    config = {"model": {"kind": registered(kind), "args": options}}
     save_checkpoint(tmp_path / "ckpt", model.state_dict(), config)
     again = build_model(config)
     load_weights(tmp_path / "ckpt", again)
@@ -165,7 +184,7 @@ NO_FLOAT64 = {"fno"}
 
 @pytest.mark.parametrize("kind,ndim", CASES)
 def test_float64(kind, ndim):
-    if kind in NO_FLOAT64:
+    if kind.split("+")[-1] in NO_FLOAT64:
         pytest.skip(f"{kind}: float64 is not supported by its backend")
     model, _ = make(kind, ndim, cond_dim=1)
     x, cond = inputs(ndim, cond_dim=1)
@@ -176,7 +195,7 @@ def test_float64(kind, ndim):
 @pytest.mark.parametrize("kind,ndim", CASES)
 def test_device_follows_input(kind, ndim):
     """No tensor is made on a fixed device: the whole pass runs on the meta device."""
-    if kind == "gnn":
+    if kind.split("+")[-1] == "gnn":
         pytest.skip("gnn builds its graph from index data, which the meta device does not hold")
     with torch.device("meta"):
         model, _ = make(kind, ndim, cond_dim=1)
