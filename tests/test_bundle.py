@@ -145,6 +145,29 @@ def test_delivery_keeps_stream_order_and_grants_one_credit_message():
     assert [x.time_index for x in rx.buffer.get_batch(3)] == [0, 1, 2]
 
 
+def test_a_bundle_goes_into_the_buffer_in_one_put_then_its_events():
+    """Samples after an event (another trajectory's) are delivered too, in order, with the
+    whole bundle in one locked put; the events are recorded after the samples before them."""
+    rx = _Rx(16)
+    calls = []
+    put_many = rx.buffer.put_many
+    rx.buffer.put_many = lambda samples: calls.append(len(samples)) or put_many(samples)
+    a, b = _samples(4, 3), _samples(5, 2)
+    # positions: 4's three samples, done(4), 5's two samples, bye
+    samples = [(0, a[0]), (1, a[1]), (2, a[2]), (4, b[0]), (5, b[1])]
+    deliver(rx, 2, samples, [(3, (DONE, 4, 0, 0.0)), (6, (BYE, 0, 0, 0.0))], 23)
+    assert calls == [5]
+    assert rx.ledger.received == {4: 3, 5: 2} and rx.ledger.done == {4}
+    assert rx.ledger.finished == {2} and rx.comm.sent == [(5, 2, 23)]
+    assert [(x.trajectory, x.time_index) for x in rx.buffer.get_batch(5)] == [
+        (4, 0),
+        (4, 1),
+        (4, 2),
+        (5, 0),
+        (5, 1),
+    ]
+
+
 def test_put_many_takes_what_fits():
     buf = FIFOBuffer(4)
     assert buf.put_many(_samples(0, 6)) == 4

@@ -23,6 +23,8 @@ producer's credit window, so that several bundles are in flight while the next o
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import torch
 
@@ -33,6 +35,7 @@ HEAD = np.dtype(
      ("floats", "<u8")]
 )  # fmt: skip
 EVENT = np.dtype([("kind", "<i8"), ("a", "<i8"), ("b", "<i8"), ("x", "<f8")])
+_HEAD = struct.Struct("<IHHIIQ")  # HEAD's layout, for reading it without numpy's field access
 EXTRA_EVENTS = 64  # room for done/diverged/alive/bye events beside the samples
 FLOAT_BYTES = 4  # samples travel as float32
 # a bundle takes at most this fraction of a producer's credits, so several are in flight
@@ -143,17 +146,12 @@ def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
     ``buf``; checks the layout."""
     if nbytes < HEAD.itemsize:
         raise ValueError(f"a bundle of {nbytes} bytes is shorter than its header")
-    head = buf[: HEAD.itemsize].view(HEAD)[0]
-    if int(head["magic"]) != MAGIC or int(head["version"]) != VERSION:
+    magic, version, k, n, e, f_head = _HEAD.unpack_from(buf, 0)  # ~0.3 us; numpy fields ~5
+    if magic != MAGIC or version != VERSION:
+        raise ValueError(f"not a version-{VERSION} bundle (magic {magic:#x}, version {version})")
+    if f_head != floats or k != n_cond:
         raise ValueError(
-            f"not a version-{VERSION} bundle (magic {int(head['magic']):#x}, "
-            f"version {int(head['version'])})"
-        )
-    n, e, k = int(head["n"]), int(head["e"]), int(head["k"])
-    if int(head["floats"]) != floats or k != n_cond:
-        raise ValueError(
-            f"bundle samples have {int(head['floats'])} floats ({k} conditioning), "
-            f"expected {floats} ({n_cond})"
+            f"bundle samples have {f_head} floats ({k} conditioning), expected {floats} ({n_cond})"
         )
     off = events_offset(n, floats)
     if off + EVENT.itemsize * e != nbytes:

@@ -22,7 +22,6 @@ samples exist on the trainer side.
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections import deque
 
@@ -253,13 +252,13 @@ def lend_samples(pool, buf, events: np.ndarray, floats: int, n_cond: int, shape)
 
 
 def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
-    """Samples and events in stream order: each event after the samples that precede it."""
-    granted, i = 0, 0
-    at = [p for p, _ in samples]  # event positions, increasing
-    for j, (kind, a, b, x) in [*other, (None, (None, 0, 0, 0.0))]:
-        end = len(samples) if j is None else bisect.bisect_left(at, j, i)
-        granted += _put_all(rx, [s for _, s in samples[i:end]])
-        i = end
+    """A bundle's samples, then its other events in their order: each event after the
+    samples that precede it. The events of a bundle concern trajectories whose samples
+    came before them (``done`` and ``diverged`` end a trajectory's stream, ``bye`` the
+    producer's), so putting the whole bundle first changes no outcome, and takes one
+    locked put instead of one per event (~5 us each)."""
+    granted = _put_all(rx, [s for _, s in samples])
+    for _, (kind, a, b, x) in other:
         if kind == DONE:
             rx.ledger.event(src, ("done", a))
         elif kind == DIVERGED:

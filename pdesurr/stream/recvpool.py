@@ -4,8 +4,8 @@ A sample of ``s >= GROUP_BYTES`` bytes is not copied out of its receive buffer: 
 of a bundle are torch views of that buffer, and the buffer goes back to the free list when
 the last of them is gone (evicted from the trainer's buffer, or never kept). The receive
 loop re-posts a free buffer in its place. So a held sample pins its whole bundle (at most
-``TARGET_BYTES`` = 4 MiB, or one sample when a sample alone exceeds that): memory is bounded by bundles, not
-by samples, and the pool caps how many bundles may be pinned::
+``TARGET_BYTES`` = 4 MiB, or one sample when a sample alone exceeds that): memory is
+bounded by bundles, not by samples, and the pool caps how many bundles may be pinned::
 
     limit = ring + 2 * ceil(capacity / B) + 1      buffers of max_bytes(B, F) each
 
