@@ -46,7 +46,7 @@ BUNDLES_PER_CREDITS = 4
 # bytes a bundle aims at: per-bundle costs (the receive, the header and event parsing, the
 # views, the put and the credit, ~50-120 us on each side) must be spread over many samples;
 # at 128² (64 KiB) 1 MiB bundles of 15 samples moved 0.28 of the bare loop, 4 MiB of 63
-# moved 0.42-0.44, 8 MiB no more (benchmarks/stream.py --parts mpi, README)
+# moved 0.40-0.44, 8 MiB no more (benchmarks/stream.py --parts mpi, README)
 TARGET_BYTES = 4 << 20
 
 
