@@ -391,3 +391,15 @@ def test_restored_samples_go_to_the_producers_device(kind):
     kept = make_buffer(kind, 6, 1, seed=3)
     kept.load_state_dict(buf.state_dict())  # no device: where torch.load put them
     assert {s.frames.device.type for s in kept._samples} == {"cpu"}
+
+
+@pytest.mark.parametrize("kind", sorted(BUFFERS))
+def test_a_mixed_bundle_into_an_empty_buffer_is_refused_whole(kind):
+    """With nothing held, a bundle's first sample sets the layout: a later sample of
+    another layout refuses the whole bundle (nothing held, nothing counted)."""
+    buf = make_buffer(kind, 8, 1)
+    odd = Sample(torch.zeros(2, 1, 5), torch.zeros(2), 99, 0)
+    with pytest.raises(ValueError, match=r"sample frames \(2, 1, 5\).*held frames \(2, 1, 4\)"):
+        buf.put_many([sample(0), sample(1), odd])
+    assert len(buf) == 0 and buf.received == 0
+    assert buf.put_many([sample(2), sample(3)]) == 2
