@@ -78,8 +78,9 @@ def check_size(capacity: int, watermark: int) -> None:
 
 
 class Buffer(ABC):
-    """Shared bookkeeping; each final policy class decides room, insertion and which
-    samples a batch serves (open) or drains (closed)."""
+    """Shared bookkeeping; each final policy class decides which samples a batch serves
+    (open) or drains (closed), and may replace the default room and insertion (a free slot,
+    appended: FIFO and FIRO keep them; the reservoir also replaces seen samples)."""
 
     kind = ""
 
@@ -99,25 +100,23 @@ class Buffer(ABC):
         self.replay: int | None = None  # after close: None drains; see replay_after_close
 
     # -- policy -------------------------------------------------------------------------
-    @abstractmethod
     def _has_room(self) -> bool:
-        """May a ``put`` add a sample now."""
+        """May a ``put`` add a sample now (default: a free slot; the reservoir also has
+        room while it holds a seen sample)."""
+        return len(self._samples) < self.capacity
 
-    @abstractmethod
     def _insert(self, sample: Sample) -> None:
-        """Hold ``sample`` (there is room)."""
+        """Hold ``sample`` (there is room; default: in a free slot, after the others)."""
+        self._samples.append(sample)
 
     def _insert_many(self, samples: list[Sample]) -> int:
-        """Hold as many of ``samples`` as there is room for, in order; how many. A bundle
-        with a sample of another layout is refused whole, before any of it is held. A
-        policy whose room test costs a tensor reduction overrides it to pay that once."""
-        self._check_many(samples)
-        k = 0
-        for sample in samples:
-            if not self._has_room():
-                break
+        """Hold as many of ``samples`` as there are free slots for, in order; how many. What
+        would be held is checked first, in one pass: a bundle with a sample of another
+        layout is refused whole. A policy with another notion of room overrides it."""
+        k = min(len(samples), self.capacity - len(self._samples))
+        self._check_many(samples[:k])
+        for sample in samples[:k]:
             self._insert(sample)
-            k += 1
         return k
 
     @abstractmethod

@@ -32,12 +32,6 @@ class FIFOBuffer(Buffer):
     def __init__(self, capacity: int):
         super().__init__(capacity, 1, 0)
 
-    def _has_room(self) -> bool:
-        return len(self._samples) < self.capacity
-
-    def _insert(self, sample: Sample) -> None:
-        self._samples.append(sample)
-
     def _serve(self, n: int) -> list[Sample]:
         batch = self._samples[:n]
         self._count(torch.arange(len(batch)))
@@ -55,12 +49,6 @@ class FIROBuffer(Buffer):
     """First-in random-out: exactly once, uniformly random order, once ``watermark`` are held."""
 
     kind = "firo"
-
-    def _has_room(self) -> bool:
-        return len(self._samples) < self.capacity
-
-    def _insert(self, sample: Sample) -> None:
-        self._samples.append(sample)
 
     def _serve(self, n: int) -> list[Sample]:
         return self._remove_random(n)
