@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from pdesurr.stream.buffer import Sample
+from pdesurr.stream.buffer import Sample, collate_inputs
 from pdesurr.stream.buffers import FIFOBuffer
 from pdesurr.stream.bundle import (
+    ALIVE,
     BYE,
     DIVERGED,
     DONE,
@@ -18,6 +19,7 @@ from pdesurr.stream.bundle import (
     bundle_samples,
     max_bytes,
     read_bundle,
+    split_events,
 )
 from pdesurr.stream.bundled import Backoff, deliver, lend_samples, unpack_samples
 from pdesurr.stream.ledger import Ledger
@@ -111,6 +113,27 @@ def test_bad_bundles_are_refused():
         w.finish()
 
 
+def test_split_events_keeps_each_kind_in_order_and_checks_the_count():
+    w = BundleWriter(4, 3, 1)
+    w.sample(7, 0, np.zeros(1, np.float32), np.zeros(2, np.float32))
+    w.event(ALIVE)
+    w.sample(8, 5, np.zeros(1, np.float32), np.zeros(2, np.float32))
+    w.event(DONE, 7)
+    w.event(DIVERGED, 8, 12, 0.25)
+    w.sample(9, 2, np.zeros(1, np.float32), np.zeros(2, np.float32))
+    msg = w.finish()
+    frames, _, events = read_bundle(msg, len(msg), 3, 1)
+    sampled, other = split_events(events, len(frames))
+    assert list(zip(sampled["a"].tolist(), sampled["b"].tolist(), strict=True)) == [
+        (7, 0),
+        (8, 5),
+        (9, 2),
+    ]
+    assert other == [(ALIVE, 0, 0, 0.0), (DONE, 7, 0, 0.0), (DIVERGED, 8, 12, 0.25)]
+    with pytest.raises(ValueError, match="a bundle of 2 samples with 3 sample events"):
+        split_events(events, 2)
+
+
 class _Comm:
     def __init__(self):
         self.sent = []
@@ -132,14 +155,8 @@ def _samples(traj, n):
 def test_delivery_keeps_stream_order_and_grants_one_credit_message():
     rx = _Rx(16)
     s = _samples(4, 3)
-    # events at positions 0..4: sample, sample, sample, done(4), bye
-    deliver(
-        rx,
-        2,
-        [(0, s[0]), (1, s[1]), (2, s[2])],
-        [(3, (DONE, 4, 0, 0.0)), (4, (BYE, 0, 0, 0.0))],
-        23,
-    )
+    # the bundle: sample, sample, sample, done(4), bye
+    deliver(rx, 2, s, [(DONE, 4, 0, 0.0), (BYE, 0, 0, 0.0)], 23)
     assert rx.ledger.received == {4: 3} and rx.ledger.done == {4} and rx.ledger.finished == {2}
     assert rx.comm.sent == [(3, 2, 23)]  # one credit message for the whole bundle
     assert [x.time_index for x in rx.buffer.get_batch(3)] == [0, 1, 2]
@@ -153,9 +170,8 @@ def test_a_bundle_goes_into_the_buffer_in_one_put_then_its_events():
     put_many = rx.buffer.put_many
     rx.buffer.put_many = lambda samples: calls.append(len(samples)) or put_many(samples)
     a, b = _samples(4, 3), _samples(5, 2)
-    # positions: 4's three samples, done(4), 5's two samples, bye
-    samples = [(0, a[0]), (1, a[1]), (2, a[2]), (4, b[0]), (5, b[1])]
-    deliver(rx, 2, samples, [(3, (DONE, 4, 0, 0.0)), (6, (BYE, 0, 0, 0.0))], 23)
+    # the bundle: 4's three samples, done(4), 5's two samples, bye
+    deliver(rx, 2, a + b, [(DONE, 4, 0, 0.0), (BYE, 0, 0, 0.0)], 23)
     assert calls == [5]
     assert rx.ledger.received == {4: 3, 5: 2} and rx.ledger.done == {4}
     assert rx.ledger.finished == {2} and rx.comm.sent == [(5, 2, 23)]
@@ -184,13 +200,14 @@ def test_unpacked_samples_own_their_group_and_match_the_payload():
     for i, f in enumerate(sent):
         w.sample(3, i, np.array([i], np.float32), f)
     msg = w.finish().copy()
-    out = unpack_samples(*read_bundle(msg, len(msg), floats, 1), shape)
+    frames, cond, events = read_bundle(msg, len(msg), floats, 1)
+    out = unpack_samples(frames, cond, events, shape)
     msg[:] = 0  # the receive buffer is re-used: samples must not depend on it
-    assert [j for j, _ in out] == list(range(30))
-    for i, (_, s) in enumerate(out):
+    assert len(out) == 30
+    for i, s in enumerate(out):
         np.testing.assert_array_equal(s.frames.numpy(), sent[i])  # exact copies
         assert s.cond.tolist() == [float(i)] and (s.trajectory, s.time_index) == (3, i)
-    storages = {s.frames.untyped_storage().data_ptr() for _, s in out}
+    storages = {s.frames.untyped_storage().data_ptr() for s in out}
     assert len(storages) == 3  # ceil(30 / 12) groups: a held sample pins at most 4 KiB
 
 
@@ -213,18 +230,47 @@ def test_lent_samples_view_the_bundle_and_free_it_when_the_last_one_goes():
     buf = pool.take()
     sent, events, floats = _bundle_in(buf, 4, shape, 0)
     out = lend_samples(pool, buf, events, floats, 1, shape)
-    for i, (j, s) in enumerate(out):
-        assert j == i and (s.trajectory, s.time_index) == (5, i)
+    for i, s in enumerate(out):
+        assert (s.trajectory, s.time_index) == (5, i)
         np.testing.assert_array_equal(s.frames.numpy(), sent[i])  # the payload itself
         assert s.cond.tolist() == [float(i)]
         # a view of the receive buffer: no copy was made
         assert s.frames.untyped_storage().data_ptr() == buf.ctypes.data
-    kept = out[2][1]
+    kept = out[2]
     del out, s
     assert not pool.free  # one held sample pins its bundle: buf must not be re-posted
     del kept
     assert list(pool.free) == [buf]  # the last view gone: buf is free again
     assert pool.take() is buf
+
+
+def test_received_samples_train_like_any_other_and_refuse_writes():
+    """Received samples are inference tensors (cheaper views): a batch collated from them is
+    an ordinary tensor that a network's backward pass can save; writing into one raises,
+    so a received bundle cannot be altered through a sample."""
+    shape = (1, 4, 4)
+    pool = ReceivePool(max_bytes(3, 17), limit=2)
+    buf = pool.take()
+    sent, events, floats = _bundle_in(buf, 3, shape, 2)
+    lent = lend_samples(pool, buf, events, floats, 1, shape)
+    msg = BundleWriter(3, floats, 1)
+    for i, f in enumerate(sent):
+        msg.sample(5, i, np.array([i], np.float32), f)
+    copied = unpack_samples(*read_bundle(m := msg.finish(), len(m), floats, 1)[:2], events, shape)
+    conv = torch.nn.Conv2d(1, 2, 3, padding=1, dtype=torch.float32)
+    for samples in (lent, copied):
+        frames, cond = collate_inputs(samples)
+        assert not frames.is_inference() and frames.shape == (3, 1, 4, 4)
+        conv.zero_grad()
+        (conv(frames).square().sum() + cond.sum()).backward()
+        # d/dW of sum(conv(x)^2) needs x: the gradient equals one from a plain copy
+        x = torch.from_numpy(np.stack(sent))
+        w = conv.weight.detach().clone().requires_grad_(True)
+        out = torch.nn.functional.conv2d(x, w, conv.bias.detach(), padding=1)
+        out.square().sum().backward()
+        torch.testing.assert_close(conv.weight.grad, w.grad)
+        with pytest.raises(RuntimeError, match="[Ii]nference"):
+            samples[0].frames.add_(1.0)
 
 
 def test_receive_pool_never_exceeds_its_limit():
@@ -248,7 +294,7 @@ def test_fifo_of_lent_samples_pins_at_most_its_bundles():
         buf = pool.take()
         assert buf is not None, f"pool exhausted at bundle {k}"
         _, events, floats = _bundle_in(buf, per, shape, k)
-        assert fifo.put_many([s for _, s in lend_samples(pool, buf, events, floats, 1, shape)])
+        assert fifo.put_many(lend_samples(pool, buf, events, floats, 1, shape))
         pinned = pool.made - len(pool.free)
         assert pinned <= -(-len(fifo) // per) + 1
 

@@ -141,6 +141,17 @@ def _stack_into(tensors: list, out: torch.Tensor) -> None:
         out.copy_(torch.stack(tensors).reshape(out.shape))
 
 
+def split_events(events: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple]]:
+    """``(sampled, other)``: the ``SAMPLE`` events of a bundle of ``n`` samples (an
+    ``EVENT`` array, one per row of its blocks, in order) and its other events as
+    ``(kind, a, b, x)`` tuples, in order; refuses a bundle whose counts disagree."""
+    is_sample = events["kind"] == SAMPLE
+    sampled = events[is_sample]
+    if len(sampled) != n:
+        raise ValueError(f"a bundle of {n} samples with {len(sampled)} sample events")
+    return sampled, events[~is_sample].tolist()
+
+
 def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
     """``(frames float32 (n, F - k), cond float32 (n, k), events EVENT (e,))``, views of
     ``buf``; checks the layout."""

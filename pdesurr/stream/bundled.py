@@ -35,11 +35,11 @@ from pdesurr.stream.bundle import (
     DIVERGED,
     DONE,
     FLOAT_BYTES,
-    SAMPLE,
     BundleWriter,
     bundle_samples,
     max_bytes,
     read_bundle,
+    split_events,
 )
 from pdesurr.stream.recvpool import ReceivePool
 
@@ -197,13 +197,13 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         src = status.Get_source()
         frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
         samples, spare = [], None
+        sampled, other = split_events(events, len(frames))
         if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
             spare = pool.take() if in_place else None
             if spare is not None:  # the samples view buf; a free buffer takes its place
-                samples = lend_samples(pool, buf, events, floats, rx.n_cond, rx.shape)
+                samples = lend_samples(pool, buf, sampled, floats, rx.n_cond, rx.shape)
             else:  # small samples, or every pooled buffer pinned: copy out
-                samples = unpack_samples(frames, cond, events, rx.shape)
-        other = [(j, e) for j, e in enumerate(events.tolist()) if e[0] != SAMPLE]
+                samples = unpack_samples(frames, cond, sampled, rx.shape)
         post(buf if spare is None else spare)
         del frames, cond
         rx.bundles += 1
@@ -222,9 +222,9 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         time.sleep(0.001)
 
 
-def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, shape) -> list:
-    """``[(event position, Sample)]`` from a bundle's blocks, copied out of the receive
-    buffer.
+def unpack_samples(frames: np.ndarray, cond: np.ndarray, sampled: np.ndarray, shape) -> list:
+    """A bundle's samples, in order, copied out of the receive buffer; ``sampled`` are its
+    ``SAMPLE`` events (one per row of ``frames`` and ``cond``).
 
     Copies go in groups of about ``GROUP_BYTES`` (each group its own storage; a sample is a
     view of its group): one copy per sample would dominate for small samples, one copy
@@ -234,31 +234,29 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, events: np.ndarray, sha
     n = len(frames)
     g = max(1, GROUP_BYTES // (4 * (frames.shape[1] + cond.shape[1])))
     fs = []
-    for i in range(0, n, g):
-        fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
-    cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
-    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
-    a, b = events["a"].tolist(), events["b"].tolist()
-    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
+    with torch.inference_mode():  # cheaper views (see ReceivePool.lend)
+        for i in range(0, n, g):
+            fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
+        cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
+    return list(map(Sample, fs, cs, sampled["a"].tolist(), sampled["b"].tolist()))
 
 
-def lend_samples(pool, buf, events: np.ndarray, floats: int, n_cond: int, shape) -> list:
-    """``[(event position, Sample)]`` viewing the received bundle ``buf`` in place (see
-    :mod:`pdesurr.stream.recvpool`: a held sample pins its bundle, the pool bounds them)."""
-    at = np.flatnonzero(events["kind"] == SAMPLE).tolist()
-    fs, cs = pool.lend(buf, len(at), floats, n_cond, shape)
-    a, b = events["a"].tolist(), events["b"].tolist()
-    return [(j, Sample(f, c, a[j], b[j])) for j, f, c in zip(at, fs, cs, strict=True)]
+def lend_samples(pool, buf, sampled: np.ndarray, floats: int, n_cond: int, shape) -> list:
+    """A bundle's samples, in order, viewing the received bundle ``buf`` in place (see
+    :mod:`pdesurr.stream.recvpool`: a held sample pins its bundle, the pool bounds them);
+    ``sampled`` are its ``SAMPLE`` events."""
+    fs, cs = pool.lend(buf, len(sampled), floats, n_cond, shape)
+    return list(map(Sample, fs, cs, sampled["a"].tolist(), sampled["b"].tolist()))
 
 
 def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
-    """A bundle's samples, then its other events in their order: each event after the
-    samples that precede it. The events of a bundle concern trajectories whose samples
-    came before them (``done`` and ``diverged`` end a trajectory's stream, ``bye`` the
-    producer's), so putting the whole bundle first changes no outcome, and takes one
-    locked put (and one ledger update) instead of one per event."""
-    granted = _put_all(rx, [s for _, s in samples])
-    for _, (kind, a, b, x) in other:
+    """A bundle's samples (in order), then its other events ``(kind, a, b, x)`` in their
+    order: each event after the samples that precede it. The events of a bundle concern
+    trajectories whose samples came before them (``done`` and ``diverged`` end a
+    trajectory's stream, ``bye`` the producer's), so putting the whole bundle first changes
+    no outcome, and takes one locked put (and one ledger update) instead of one per event."""
+    granted = _put_all(rx, samples)
+    for kind, a, b, x in other:
         if kind == DONE:
             rx.ledger.event(src, ("done", a))
         elif kind == DIVERGED:

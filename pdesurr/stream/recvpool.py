@@ -65,8 +65,13 @@ class ReceivePool:
         view = buf[:]  # a new object for the finalizer; torch views keep it alive
         weakref.finalize(view, self.free.append, buf)
         f = floats - n_cond
-        data = torch.from_numpy(view)[HEAD.itemsize : HEAD.itemsize + 4 * n * floats]
-        data = data.view(torch.float32)
-        frames = data[: n * f].view(n, *shape).unbind(0)
-        cond = data[n * f :].view(n, n_cond).unbind(0)
+        # inference tensors: views without autograd's view bookkeeping (0.34 against 0.47
+        # µs a view, measured; the receiver makes two per sample). A batch stacked from
+        # them is an ordinary tensor, what training uses; writing into a received sample
+        # outside inference mode is an error, and nothing needs to.
+        with torch.inference_mode():
+            data = torch.from_numpy(view)[HEAD.itemsize : HEAD.itemsize + 4 * n * floats]
+            data = data.view(torch.float32)
+            frames = data[: n * f].view(n, *shape).unbind(0)
+            cond = data[n * f :].view(n, n_cond).unbind(0)
         return frames, cond
