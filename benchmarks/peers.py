@@ -329,6 +329,7 @@ def main(argv=None) -> int:
         worker(args.worker)
         return 0
     wait = wait_policy()  # one choice for every worker of the run
+    from pdesurr.cores import busy_cores  # measured once, by wait_policy
     if args.install:
         install(args.install)
         return 0
@@ -346,7 +347,8 @@ def main(argv=None) -> int:
         f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
         f"repeats {args.repeats} (interleaved), medians, {args.clock} clock, "
-        f"load average {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY {wait or 'default'}"
+        f"load average {os.getloadavg()[0]:.1f}, busy cores {busy_cores():.2f} (measured), "
+        f"OMP_WAIT_POLICY {wait or 'default'}"
     )
     print(
         "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "

@@ -9,12 +9,14 @@ thread. The policy, applied once at start-up (only the CLI reads the environment
   with a warning if N exceeds the cores this process may run on, or this rank's share
   of them under MPI;
 * under ``mpiexec``: the cores this process may run on divided by the ranks on the node;
-* otherwise: the cores that are actually free, i.e. the usable cores minus the load that
-  other processes put on them (1-minute load average), at least 1.
+* otherwise: the cores that are actually free, i.e. the usable cores minus the cores'
+  worth of work other processes do on them (:func:`pdesurr.cores.busy_cores`: measured
+  over 0.1 s from ``/proc/stat``; the 1-minute load average where that is unavailable),
+  rounded, at least 1.
 
-``threads = cores - load`` is a heuristic: the load average counts runnable processes,
-not the cores they occupy, and lags by about a minute; it errs towards fewer threads,
-which costs at most a factor ``cores / threads`` while oversubscription costs far more.
+``threads = cores - busy`` is a snapshot: a process that starts after it is not seen, and
+it errs towards fewer threads when the cores are half busy, which costs at most a factor
+``cores / threads`` while oversubscription costs far more.
 """
 
 from __future__ import annotations
