@@ -12,8 +12,17 @@ def test_workspace_is_ky_contiguous_on_cpu_and_transforms_as_usual(dtype):
     shape = (2, 3, 16, 9)  # (B, C, Ny, Nx // 2 + 1)
     work = fft.inverse_workspace(shape, dtype, "cpu")
     assert work.shape == shape and work.dtype == dtype and work.stride(-2) == 1
-    assert fft.inverse_workspace(shape, dtype, "cpu", "ducc0").is_contiguous()
+    usual = fft.inverse_workspace(shape, dtype, "cpu", "ducc0")  # ducc0 takes contiguous input
+    assert usual.is_contiguous() and usual.shape == shape and usual.dtype == dtype
+    for other in [(16, 9), (3, 16, 9)]:  # one field; fields without a batch axis
+        w = fft.inverse_workspace(other, dtype, "cpu")
+        assert w.shape == other and w.stride(-2) == 1 and w.stride(-1) == other[-2]
     assert fft.inverse_workspace((9,), dtype, "cpu").is_contiguous()
+    # off the CPU (the meta device standing for a GPU) the usual layout, on that device
+    meta = fft.inverse_workspace(shape, dtype, "meta")
+    assert meta.device.type == "meta" and meta.is_contiguous() and meta.dtype == dtype
+    with torch.device("meta"):  # the device asked for, whatever the default
+        assert fft.inverse_workspace(shape, dtype, "cpu").device.type == "cpu"
     gen = torch.Generator().manual_seed(3)
     real = torch.randn((2, 3, 16, 16), generator=gen, dtype=torch.float64)
     u_hat = torch.fft.rfft2(real).to(dtype)

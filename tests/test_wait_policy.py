@@ -88,6 +88,7 @@ def test_busy_between_two_readings_is_other_processes_cores_worth():
     assert cores.busy_between(before, after, 2, own=0.3) == pytest.approx(0.7)
     assert cores.busy_between(before, after, 2, own=2.0) == 0.0
     assert cores.busy_between(before, before, 2, own=0.0) == 0.0  # no tick: idle
+    assert cores.busy_between((0, 0), (1, 1), 1, own=0.0) == 1.0  # one busy tick of one
     # only core 0 usable: 0.8 of it busy
     b0, a0 = cores.cpu_ticks(a, [0]), cores.cpu_ticks(b, [0])
     assert cores.busy_between(b0, a0, 1, own=0.0) == pytest.approx(0.8)
