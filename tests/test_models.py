@@ -171,11 +171,11 @@ def test_overfits_one_batch(kind, ndim):
     first = None
     for _ in range(200):
         loss = (model(x) - target).square().mean()
-        first = first if first is not None else float(loss)
+        first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.1 * first
+    assert loss.item() < 0.1 * first
 
 
 # neuraloperator's complex spectral weights are not converted by Module.double()

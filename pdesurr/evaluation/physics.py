@@ -50,7 +50,7 @@ def plot_maps(x, t, pred, true, path: Path, title: str) -> Path:
     fig = Figure(figsize=(13, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     extent = [float(t[0]), float(t[-1]), float(x[0]), float(x[-1])]
-    lim = float(np.abs(true).max())
+    lim = float(np.abs(np.asarray(true)).max())
     for ax, data, name in ((axes[0], pred, "prediction"), (axes[1], true, "reference")):
         im = ax.imshow(
             np.asarray(data).T,
