@@ -330,6 +330,7 @@ def main(argv=None) -> int:
         return 0
     wait = wait_policy()  # one choice for every worker of the run
     from pdesurr.cores import busy_cores  # measured once, by wait_policy
+
     if args.install:
         install(args.install)
         return 0
