@@ -55,8 +55,8 @@ def test_glorot_normal_scale():
     net = NETWORKS["mlp"](["x", "t"], ["u"], width=400, depth=2, seed=3)
     w = net.hidden[1].weight
     # Glorot normal: std sqrt(2 / (fan_in + fan_out)) = 0.05; 160k samples -> ~0.5 % noise
-    assert abs(float(w.std()) / math.sqrt(2 / 800) - 1) < 0.02
-    assert float(net.hidden[1].bias.abs().max()) == 0.0
+    assert abs(w.std().item() / math.sqrt(2 / 800) - 1) < 0.02
+    assert net.hidden[1].bias.abs().max().item() == 0.0
 
 
 def test_seed_reproducible_and_rebuildable_from_args():
