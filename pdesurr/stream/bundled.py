@@ -46,6 +46,11 @@ from pdesurr.stream.recvpool import ReceivePool
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
 SILENCE_CHECK = 0.05  # s between two checks for silent producers while nothing arrives
+# a producer's bundle buffers in rotation: three bundles in flight while the next one fills;
+# a deeper ring only spreads the copies over more memory (4 MiB bundles of 128² samples,
+# benchmarks/stream.py --parts mpi: 0.51-0.52 of bare with 3, 0.47-0.51 with 6; 64 floats
+# and 64² unchanged)
+RING = 3
 
 
 class Backoff:
@@ -81,7 +86,7 @@ class Backoff:
 
 class BundleSender:
     def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
-                 ring: int = 6, max_delay: float = 0.02):  # fmt: skip
+                 ring: int = RING, max_delay: float = 0.02):  # fmt: skip
         from mpi4py import MPI
 
         self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
