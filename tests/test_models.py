@@ -21,10 +21,15 @@ def registered(kind: str) -> str:
     return kind.split("+")[0]
 
 
+def innermost(kind: str) -> str:
+    """The model whose limits a battery kind has: ``refiner+B`` has its backbone ``B``'s."""
+    return kind.split("+")[-1]
+
+
 def small_options(kind):
     if "+" in kind:  # the refiner preset over backbone B's small preset
         options = small_options("refiner")
-        backbone = kind.split("+")[1]
+        backbone = innermost(kind)
         return {**options, "backbone": backbone, "backbone_options": small_options(backbone)}
     path = ROOT / "models" / kind / "small.toml"
     assert path.is_file(), f"models/{kind}/small.toml is missing"
@@ -53,7 +58,7 @@ KINDS = sorted(MODELS) + WRAPPED
 
 
 def ndims(kind):
-    return getattr(MODELS[kind.split("+")[-1]], "supported_ndims", (1, 2))
+    return getattr(MODELS[innermost(kind)], "supported_ndims", (1, 2))
 
 
 CASES = [(k, n) for k in KINDS for n in ndims(k)]
@@ -184,7 +189,7 @@ NO_FLOAT64 = {"fno"}
 
 @pytest.mark.parametrize("kind,ndim", CASES)
 def test_float64(kind, ndim):
-    if kind.split("+")[-1] in NO_FLOAT64:
+    if innermost(kind) in NO_FLOAT64:
         pytest.skip(f"{kind}: float64 is not supported by its backend")
     model, _ = make(kind, ndim, cond_dim=1)
     x, cond = inputs(ndim, cond_dim=1)
@@ -195,7 +200,7 @@ def test_float64(kind, ndim):
 @pytest.mark.parametrize("kind,ndim", CASES)
 def test_device_follows_input(kind, ndim):
     """No tensor is made on a fixed device: the whole pass runs on the meta device."""
-    if kind.split("+")[-1] == "gnn":
+    if innermost(kind) == "gnn":
         pytest.skip("gnn builds its graph from index data, which the meta device does not hold")
     with torch.device("meta"):
         model, _ = make(kind, ndim, cond_dim=1)

@@ -113,11 +113,11 @@ class Buffer(ABC):
         """Hold as many of ``samples`` as there are free slots for, in order; how many. What
         would be held is checked first, in one pass: a bundle with a sample of another
         layout is refused whole. A policy with another notion of room overrides it."""
-        k = min(len(samples), self.capacity - len(self._samples))
-        self._check_many(samples[:k])
-        for sample in samples[:k]:
+        held = samples[: self.capacity - len(self._samples)]
+        self._check_many(held)
+        for sample in held:
             self._insert(sample)
-        return k
+        return len(held)
 
     @abstractmethod
     def _serve(self, n: int) -> list[Sample]:

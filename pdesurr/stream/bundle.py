@@ -30,12 +30,10 @@ import torch
 
 SAMPLE, DONE, DIVERGED, ALIVE, BYE = range(5)
 MAGIC, VERSION = 0x42534450, 1  # b"PDSB" read as little-endian u4
-HEAD = np.dtype(
-    [("magic", "<u4"), ("version", "<u2"), ("k", "<u2"), ("n", "<u4"), ("e", "<u4"),
-     ("floats", "<u8")]
-)  # fmt: skip
+# magic u4, version u2, k u2, n u4, e u4, floats u8: 24 bytes (struct: ~0.3 µs a read,
+# numpy's structured-field access ~5)
+HEAD = struct.Struct("<IHHIIQ")
 EVENT = np.dtype([("kind", "<i8"), ("a", "<i8"), ("b", "<i8"), ("x", "<f8")])
-_HEAD = struct.Struct("<IHHIIQ")  # HEAD's layout, for reading it without numpy's field access
 EXTRA_EVENTS = 64  # room for done/diverged/alive/bye events beside the samples
 FLOAT_BYTES = 4  # samples travel as float32
 # a bundle takes at most this fraction of a producer's credits, so several are in flight
@@ -57,7 +55,7 @@ def bundle_samples(floats: int, credits: int, target_bytes: int = TARGET_BYTES) 
 
 
 def events_offset(n: int, floats: int) -> int:
-    end = HEAD.itemsize + FLOAT_BYTES * n * floats
+    end = HEAD.size + FLOAT_BYTES * n * floats
     return (end + 7) // 8 * 8
 
 
@@ -76,7 +74,7 @@ class BundleWriter:
         self.max_samples, self.floats, self.n_cond = max_samples, floats, n_cond
         self.max_events = max_samples + EXTRA_EVENTS
         self.buf = np.zeros(max_bytes(max_samples, floats), np.uint8)
-        self.data = torch.from_numpy(self.buf[HEAD.itemsize :].view(np.float32))
+        self.data = torch.from_numpy(self.buf[HEAD.size :].view(np.float32))
         self.reset()
 
     def reset(self) -> None:
@@ -118,8 +116,7 @@ class BundleWriter:
                 )
             _stack_into(self._frames, self.data[: n * f].view(n, *shape))
             _stack_into(self._cond, self.data[n * f : n * (f + k)].view(n, k))
-        head = np.array([(MAGIC, VERSION, k, n, self.e, self.floats)], HEAD)
-        self.buf[: HEAD.itemsize] = head.view(np.uint8)
+        HEAD.pack_into(self.buf, 0, MAGIC, VERSION, k, n, self.e, self.floats)
         off = events_offset(n, self.floats)
         end = off + EVENT.itemsize * self.e
         self.buf[off:end] = np.array(self._events, EVENT).view(np.uint8)
@@ -155,9 +152,9 @@ def split_events(events: np.ndarray, n: int) -> tuple[np.ndarray, list[tuple]]:
 def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
     """``(frames float32 (n, F - k), cond float32 (n, k), events EVENT (e,))``, views of
     ``buf``; checks the layout."""
-    if nbytes < HEAD.itemsize:
+    if nbytes < HEAD.size:
         raise ValueError(f"a bundle of {nbytes} bytes is shorter than its header")
-    magic, version, k, n, e, f_head = _HEAD.unpack_from(buf, 0)  # ~0.3 us; numpy fields ~5
+    magic, version, k, n, e, f_head = HEAD.unpack_from(buf, 0)
     if magic != MAGIC or version != VERSION:
         raise ValueError(f"not a version-{VERSION} bundle (magic {magic:#x}, version {version})")
     if f_head != floats or k != n_cond:
@@ -167,7 +164,7 @@ def read_bundle(buf: np.ndarray, nbytes: int, floats: int, n_cond: int):
     off = events_offset(n, floats)
     if off + EVENT.itemsize * e != nbytes:
         raise ValueError(f"bundle of {n} samples, {e} events cannot be {nbytes} bytes long")
-    data = buf[HEAD.itemsize : HEAD.itemsize + FLOAT_BYTES * n * floats].view(np.float32)
+    data = buf[HEAD.size : HEAD.size + FLOAT_BYTES * n * floats].view(np.float32)
     f = floats - k
     frames, cond = data[: n * f].reshape(n, f), data[n * f :].reshape(n, k)
     return frames, cond, buf[off : off + EVENT.itemsize * e].view(EVENT)

@@ -243,7 +243,7 @@ def unpack_samples(frames: np.ndarray, cond: np.ndarray, sampled: np.ndarray, sh
         for i in range(0, n, g):
             fs += torch.from_numpy(frames[i : i + g].copy()).view(-1, *shape).unbind(0)
         cs = torch.from_numpy(cond.copy()).unbind(0)  # a few floats each: one copy per bundle
-    return list(map(Sample, fs, cs, sampled["a"].tolist(), sampled["b"].tolist()))
+    return _samples(fs, cs, sampled)
 
 
 def lend_samples(pool, buf, sampled: np.ndarray, floats: int, n_cond: int, shape) -> list:
@@ -251,7 +251,12 @@ def lend_samples(pool, buf, sampled: np.ndarray, floats: int, n_cond: int, shape
     :mod:`pdesurr.stream.recvpool`: a held sample pins its bundle, the pool bounds them);
     ``sampled`` are its ``SAMPLE`` events."""
     fs, cs = pool.lend(buf, len(sampled), floats, n_cond, shape)
-    return list(map(Sample, fs, cs, sampled["a"].tolist(), sampled["b"].tolist()))
+    return _samples(fs, cs, sampled)
+
+
+def _samples(frames, cond, sampled: np.ndarray) -> list[Sample]:
+    """One :class:`Sample` per frame view, conditioning view and ``SAMPLE`` event."""
+    return list(map(Sample, frames, cond, sampled["a"].tolist(), sampled["b"].tolist()))
 
 
 def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:

@@ -70,7 +70,7 @@ class ReceivePool:
         # them is an ordinary tensor, what training uses; writing into a received sample
         # outside inference mode is an error, and nothing needs to.
         with torch.inference_mode():
-            data = torch.from_numpy(view)[HEAD.itemsize : HEAD.itemsize + 4 * n * floats]
+            data = torch.from_numpy(view)[HEAD.size : HEAD.size + 4 * n * floats]
             data = data.view(torch.float32)
             frames = data[: n * f].view(n, *shape).unbind(0)
             cond = data[n * f :].view(n, n_cond).unbind(0)
