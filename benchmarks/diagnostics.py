@@ -1,13 +1,14 @@
 """Micro-measurements behind the README's explanations of the speed targets that are missed.
 
-    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy]
+    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache]
 
 Each part prints medians of interleaved repeats, in one process, on the cores it is given
 (run under ``taskset -c 0`` with ``OMP_NUM_THREADS=1`` for the one-core figures):
 
 * ``fft``: torch's 2D real transforms of three 256² fields (NS's u, v, ω) and two (its
   fluxes): the inverse against the forward, one call against one call per field
-  (``out=``), and ducc0's inverse when it is installed. Why NS 256² float64 stays near 1.
+  (``out=``), on the layout the NS solver writes (``fft.inverse_workspace``), and ducc0's
+  inverse when it is installed. Why NS 256² float64 stayed near 1 before that layout.
 * ``ns-profile``: torch.profiler's shares of an NS 256² float64 ETDRK4 step: the copies
   ``torch.fft.irfftn`` makes of its input show as ``aten::copy_``.
 * ``memcpy``: a 1 MiB copy (a bundle of 15 samples of 128²) with 1, 6 and 64 buffers in
@@ -15,6 +16,11 @@ Each part prints medians of interleaved repeats, in one process, on the cores it
 * ``ks-numpy``: the KS ETDRK4 step for N = 256, batch 1, written in NumPy with the same
   coefficients as pdesurr's (Kassam & Trefethen contour means). Why no non-compiled
   array library meets exponax's 23 µs step.
+* ``recv-cache``: the trainer's per-bundle Python for a 63-sample bundle of 128² (header
+  read, event split, views and samples: ``read_bundle``, ``split_events``,
+  ``lend_samples``) on a warm cache, and right after 4 MiB of fresh data were copied into
+  the receive buffer, as MPI's copy of each bundle does. Why the 128² stream's receive
+  work costs more per sample than the same calls in isolation.
 """
 
 from __future__ import annotations
@@ -61,12 +67,16 @@ def fft_cases(dtype: torch.dtype) -> dict:
         for i in range(3):
             torch.fft.irfftn(x[:, i], s=s, dim=(-2, -1), out=out[:, i])
 
+    from pdesurr.spectral import fft
+
+    work = fft.inverse_workspace(x.shape, dtype, "cpu")  # what the NS solver transforms
+    work.copy_(x)
     cases = {
         "inverse, one call": lambda: torch.fft.irfftn(x, s=s, dim=(-2, -1)),
         "inverse, a call per field": per_field,
+        "inverse, one call on the ky-contiguous workspace": lambda: fft.irfftn(work, s),
         "forward, one call": lambda: torch.fft.rfftn(r, dim=(-2, -1)),
     }
-    from pdesurr.spectral import fft
 
     try:
         fft.check_backend("ducc0")
@@ -150,9 +160,57 @@ def ks_numpy_part() -> None:
     print(f"KS N = 256 batch 1, ETDRK4 in NumPy (numpy.fft): {res['step']:.1f} µs per step")
 
 
+def recv_cache_part() -> None:
+    from pdesurr.stream.bundle import DONE, BundleWriter, max_bytes, read_bundle, split_events
+    from pdesurr.stream.bundled import lend_samples
+    from pdesurr.stream.recvpool import ReceivePool
+
+    n, floats, shape = 63, 2 + 128 * 128, (1, 128, 128)
+    writer = BundleWriter(n, floats, 2)
+    for i in range(n):  # a batch-4 producer's stream: a "done" per 17 samples
+        writer.sample(i // 17, i, torch.tensor([0.5, 32.0]), torch.randn(shape))
+        if i % 17 == 16:
+            writer.event(DONE, i // 17)
+    msg = writer.finish().copy()
+    pool = ReceivePool(max_bytes(n, floats), 4)
+    buf = pool.take()
+    fresh = [np.random.default_rng(k).integers(0, 255, len(msg), np.uint8) for k in range(4)]
+    state = {"k": 0}
+
+    def handle():
+        frames, _, events = read_bundle(buf, len(msg), floats, 2)
+        sampled, _ = split_events(events, len(frames))
+        return lend_samples(pool, buf, sampled, floats, 2, shape)
+
+    def warm():
+        handle()
+
+    def after_copy():
+        state["k"] = (state["k"] + 1) % len(fresh)
+        np.copyto(buf[: len(msg)], fresh[state["k"]])  # MPI's copy of the next bundle
+        buf[: len(msg)] = msg  # (the same bytes again, so the bundle parses)
+        t0 = time.perf_counter()
+        handle()
+        state["t"].append(time.perf_counter() - t0)
+
+    buf[: len(msg)] = msg
+    for _ in range(3):
+        state["t"] = []
+        res = median_us({"warm": warm}, 500)
+        for _ in range(200):
+            after_copy()
+        cold = statistics.median(state["t"]) * 1e6
+        print(
+            f"receive handling of a 63-sample 128² bundle: warm {res['warm']:.0f} µs, "
+            f"after 2 x 4 MiB copied through the cache {cold:.0f} µs"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", nargs="+", default=["fft", "ns-profile", "memcpy", "ks-numpy"])
+    p.add_argument(
+        "--parts", nargs="+", default=["fft", "ns-profile", "memcpy", "ks-numpy", "recv-cache"]
+    )
     args = p.parse_args()
     prime_allocator()  # as the solvers and the trainer do: no fresh pages per call
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
@@ -161,6 +219,7 @@ def main() -> None:
         "ns-profile": ns_profile_part,
         "memcpy": memcpy_part,
         "ks-numpy": ks_numpy_part,
+        "recv-cache": recv_cache_part,
     }
     for name in args.parts:
         parts[name]()

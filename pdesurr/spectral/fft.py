@@ -109,8 +109,9 @@ def inverse_workspace(
     On the CPU with ``torch.fft`` (MKL) the second-to-last axis is contiguous (the tensor
     is the transpose of a contiguous ``(B, C, Kx, Ny)`` one): a 2D inverse real transform
     first transforms that axis, and on the usual layout ``torch.fft.irfftn`` makes a
-    permuted copy of its input for it. Three 256² complex128 fields, one core: 515 against
-    630 µs, the same result to round-off (tests/test_fft_layout.py). Elsewhere (CUDA,
+    permuted copy of its input for it. Three 256² complex128 fields, one core: 662 against
+    770 µs (``benchmarks/diagnostics.py --parts fft``), the same result to round-off
+    (tests/test_fft_layout.py). Elsewhere (CUDA,
     ducc0, 1D) the usual contiguous layout.
     """
     device = torch.device(device)
