@@ -396,7 +396,8 @@ def _raw(comm, floats: int, seconds: float) -> dict | None:
     return {"messages": count, "seconds": t_last - t0}
 
 
-def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) -> dict | None:
+def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,),
+             shared: bool = True) -> dict | None:  # fmt: skip
     """The transport's own code; the solver is replaced by pre-made samples (replayed)."""
     import pdesurr.stream.mpi as transport
     from pdesurr.data.windows import WindowSpec
@@ -433,7 +434,7 @@ def _pdesurr(comm, floats: int, seconds: float, credits: int, producers=(1,)) ->
     comm.Barrier()
     t0 = time.perf_counter()
     receiver = transport.MPIReceiver(
-        comm, list(producers), sink, ledger, shape, N_COND, credits, 600.0
+        comm, list(producers), sink, ledger, shape, N_COND, credits, 600.0, shared_memory=shared
     )
     receiver.start()
     cpu_clock = time.pthread_getcpuclockid(receiver.thread.ident)
@@ -472,15 +473,16 @@ def mpi_messages_worker(sizes: list[int], seconds: float, reps: int) -> None:
         _raw(world.Dup(), floats, min(0.2, seconds))  # warm-up
         runs = []
         for rep in range(reps):  # interleaved, order alternating: the machine's load drifts
-            order = ["raw", "raw_bundle", "pdesurr"]
+            order = ["raw", "raw_bundle", "pdesurr", "messages"]
             out = {}
             for name in order if rep % 2 == 0 else order[::-1]:
                 if name == "raw":
                     out[name] = _raw(world.Dup(), floats, seconds)
                 elif name == "raw_bundle":
                     out[name] = _raw(world.Dup(), floats * per, seconds)
-                else:
-                    out[name] = _pdesurr(world.Dup(), n, seconds, credits)
+                else:  # the default path (shared memory on one node), and messages only
+                    shared = name == "pdesurr"
+                    out[name] = _pdesurr(world.Dup(), n, seconds, credits, shared=shared)
             runs.append(out)
         if world.Get_rank() == 0:
             rows.append({"floats": n, "payload_bytes": 4 * floats, "per_bundle": per, "runs": runs})
@@ -554,17 +556,22 @@ def messages(args) -> None:
     print(
         f"{MPI.Get_library_version().splitlines()[0].strip()}, mpi4py. Payload per sample: "
         f"{N_COND} conditioning + n frame floats (float32); MB/s counts payload bytes only. "
-        f"pdesurr: the real `run_producer`/`MPIReceiver` (bundles of many samples, `Isend` "
-        f"from a ring, `Irecv` posted ahead, one credit message per bundle; solver replaced "
-        f"by pre-made samples, an `alive` event per 4 samples and a `done` per 17 as a "
-        f"batch-4 producer emits; {data['credits']} credits as `run_online` gives one "
-        f"producer; the receiver copies each sample out and puts it into a counting sink). "
+        f"pdesurr: the real `run_producer`/`MPIReceiver` (bundles of many samples, one "
+        f"credit message per bundle; solver replaced by pre-made samples, an `alive` event "
+        f"per 4 samples and a `done` per 17 as a batch-4 producer emits; {data['credits']} "
+        f"credits as `run_online` gives one producer; the receiver puts the samples into a "
+        f"counting sink), by its default path: samples of >= 4 KiB from a producer on the "
+        f"trainer's node are packed into a segment the trainer maps and lent in place "
+        f"(`pdesurr.stream.shared`: a 16-byte reference per bundle), smaller ones and other "
+        f"nodes' go as messages; `messages`: `online.shared_memory = false`, every bundle a "
+        f"message (`Isend` from a ring, `Irecv` posted ahead, large samples lent from the "
+        f"receive buffer, small ones copied out). "
         f"raw: back-to-back blocking `Send`/`Recv` of one float32 buffer, no flow control: "
         f"`raw 1` one sample per message (the same bytes as pdesurr's per-sample payload), "
         f"`raw B` one message of a bundle's payload (B samples). {args.mpi_reps} interleaved "
         f"repeats of ~{args.mpi_seconds:g} s each (order alternating); figures are medians, "
         f"ratios the median of the per-repeat ratios. `recv µs/sample`: the trainer's "
-        f"receive thread handling a bundle (unpack, copy, put, credit) per sample; `cpu "
+        f"receive thread handling a bundle (unpack, views or copy, put, credit) per sample; `cpu "
         f"µs/sample`: that thread's CPU time per sample, polling included; `producer cpu`: the "
         f"producer rank's CPU time per sample (packing, sends, the replayed events). Both "
         f"ranks share "
@@ -574,9 +581,10 @@ def messages(args) -> None:
     print(
         "| n floats | payload | B | raw 1 samples/s | raw 1 MB/s | raw B MB/s "
         "| pdesurr samples/s | pdesurr MB/s | pdesurr/raw 1 | pdesurr/raw B "
-        "| recv µs/sample | cpu µs/sample | producer cpu µs/sample |"
+        "| recv µs/sample | cpu µs/sample | producer cpu µs/sample | messages/raw 1 "
+        "| messages recv µs/sample |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     med = lambda xs: float(np.median(xs))  # noqa: E731
     for row in data["rows"]:
         per = row["per_bundle"]
@@ -589,12 +597,16 @@ def messages(args) -> None:
         mb = row["payload_bytes"] / 1e6
         size = row["payload_bytes"]
         size = f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} B"
+        msgs = [r["messages"]["messages"] / r["messages"]["seconds"] for r in row["runs"]]
+        mwork = [1e6 * r["messages"]["work"] / r["messages"]["messages"] for r in row["runs"]]
+        m1 = med([o / r for o, r in zip(msgs, raw1, strict=True)])
         r1 = med([o / r for o, r in zip(ours, raw1, strict=True)])
         rb = med([o / r for o, r in zip(ours, rawb, strict=True)])
         print(
             f"| {row['floats']} | {size} | {per} | {med(raw1):,.0f} | {med(raw1) * mb:,.1f} "
             f"| {med(rawb) * mb:,.1f} | {med(ours):,.0f} | {med(ours) * mb:,.1f} | {r1:.2f} "
-            f"| {rb:.2f} | {med(work):.2f} | {med(cpu):.2f} | {med(pcpu):.2f} |"
+            f"| {rb:.2f} | {med(work):.2f} | {med(cpu):.2f} | {med(pcpu):.2f} | {m1:.2f} "
+            f"| {med(mwork):.2f} |"
         )
     print()
 

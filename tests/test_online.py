@@ -236,6 +236,20 @@ def test_mpi_online_training_three_ranks(spec_file, tmp_path):
     r = mpi_train(3, write_recipe(spec_file, tmp_path))
     assert r.returncode == 0, r.stderr
     assert "received 36 samples from 6 complete trajectories" in r.stdout  # 6 x 6 windows
+    # windows of 3 x 64 floats are copied out on arrival: no shared memory for them
+    why = "through messages (samples under 4096 bytes are copied out)"
+    assert f"bundles of producer ranks 1, 2 {why}" in r.stdout, r.stdout
+
+
+@pytest.mark.mpi
+def test_mpi_online_training_through_shared_memory(tmp_path_factory, tmp_path):
+    # windows of 3 x 512 floats (6 KiB): the producers on this node pack them into memory
+    # the trainer maps, and each window still arrives exactly once
+    path = ks_small_spec(tmp_path_factory.mktemp("shm"), train=6, frames=8, batch=3, resolution=512)
+    r = mpi_train(3, write_recipe((path, valid_store(path)), tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "bundles of producer ranks 1, 2 through shared memory" in r.stdout, r.stdout
+    assert "received 36 samples from 6 complete trajectories" in r.stdout
 
 
 @pytest.mark.mpi

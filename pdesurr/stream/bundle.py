@@ -104,9 +104,16 @@ class BundleWriter:
         self._events.append((kind, a, b, x))
         self.e += 1
 
-    def finish(self) -> np.ndarray:
-        """The message: a view of the buffer (valid until the next :meth:`reset`)."""
+    def finish(self, into: np.ndarray | None = None) -> np.ndarray:
+        """The message: a view of the writer's buffer (valid until the next :meth:`reset`),
+        or of ``into`` (uint8, at least :func:`max_bytes` long: a shared-memory slot)."""
         n, k, f = self.n, self.n_cond, self.floats - self.n_cond
+        buf, data = self.buf, self.data
+        if into is not None:
+            if len(into) < len(buf):
+                raise ValueError(f"a bundle buffer of {len(into)} bytes; bundles need {len(buf)}")
+            buf = into
+            data = torch.from_numpy(into[HEAD.size : len(self.buf)].view(np.float32))
         if n:
             shape = self._frames[0].shape
             if self._frames[0].numel() != f or self._cond[0].numel() != k:
@@ -114,13 +121,13 @@ class BundleWriter:
                     f"a sample of {self._frames[0].numel()} frame and {self._cond[0].numel()} "
                     f"conditioning floats; bundles hold {f} and {k}"
                 )
-            _stack_into(self._frames, self.data[: n * f].view(n, *shape))
-            _stack_into(self._cond, self.data[n * f : n * (f + k)].view(n, k))
-        HEAD.pack_into(self.buf, 0, MAGIC, VERSION, k, n, self.e, self.floats)
+            _stack_into(self._frames, data[: n * f].view(n, *shape))
+            _stack_into(self._cond, data[n * f : n * (f + k)].view(n, k))
+        HEAD.pack_into(buf, 0, MAGIC, VERSION, k, n, self.e, self.floats)
         off = events_offset(n, self.floats)
         end = off + EVENT.itemsize * self.e
-        self.buf[off:end] = np.array(self._events, EVENT).view(np.uint8)
-        return self.buf[:end]
+        buf[off:end] = np.array(self._events, EVENT).view(np.uint8)
+        return buf[:end]
 
 
 def _plain(x) -> torch.Tensor:

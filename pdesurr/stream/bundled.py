@@ -42,6 +42,7 @@ from pdesurr.stream.bundle import (
     split_events,
 )
 from pdesurr.stream.recvpool import ReceivePool
+from pdesurr.stream.shared import REF, REF_MAGIC
 
 GROUP_BYTES = 4096  # received samples are copied out in groups of about this size
 HEARTBEAT = 1.0  # s: a producer with nothing else to send says it is alive this often
@@ -85,19 +86,28 @@ class Backoff:
 
 
 class BundleSender:
+    """The producer's side. With ``slots`` (a :class:`~pdesurr.stream.shared.SharedSlots`
+    the trainer mapped) bundles are packed into a free slot and a reference is sent;
+    ``wait()`` then blocks for the trainer's next message (credits, released slots) and
+    ``stopping()`` says whether the trainer said stop (see :mod:`pdesurr.stream.shared`)."""
+
     def __init__(self, comm, dest: int, tag: int, floats: int, n_cond: int, credits: int,
-                 ring: int = RING, max_delay: float = 0.02):  # fmt: skip
+                 ring: int = RING, max_delay: float = 0.02, slots=None, wait=None,
+                 stopping=None):  # fmt: skip
         from mpi4py import MPI
 
         self.MPI, self.comm, self.dest, self.tag = MPI, comm, dest, tag
+        self.slots, self.wait, self.stopping = slots, wait, stopping
         m = bundle_samples(floats, credits)
+        ring = 1 if slots is not None else ring  # one writer: slots hold the bundles in flight
         self.writers = [BundleWriter(m, floats, n_cond) for _ in range(ring)]
         self.requests = [MPI.REQUEST_NULL] * ring
         self.i, self.max_delay = 0, max_delay
         self.t_first: float | None = None  # when the pending bundle got its first content
         self.t_sent = 0.0
         self.messages = self.polled = self.events = self.completed = 0
-        self.big = 4 * floats >= 4096  # samples large enough to poke sends at every event
+        # samples large enough to poke sends at every event (no sends to poke with slots)
+        self.big = 4 * floats >= 4096 and slots is None
 
     def poll_due(self, credits: int) -> bool:
         """Whether to look for credits and stop now: at every event while credits run low
@@ -150,12 +160,30 @@ class BundleSender:
         w = self.writer
         if w.e == 0:
             return
+        if self.slots is not None:
+            return self._flush_shared(w)
         msg = w.finish()
         self.requests[self.i] = self.comm.Isend([msg, self.MPI.BYTE], dest=self.dest, tag=self.tag)
         self.messages += 1
         self.i = (self.i + 1) % len(self.writers)
         self.requests[self.i].Wait()  # the next buffer's previous send is done: re-use it
         self.writers[self.i].reset()
+        self.t_first, self.t_sent = None, time.monotonic()
+
+    def _flush_shared(self, w: BundleWriter) -> None:
+        k = self.slots.take()
+        while k is None and not self.stopping():
+            self.wait()  # every slot pinned by the trainer: wait for a release
+            k = self.slots.take()
+        if k is None:  # stopping, every slot pinned: no release comes now, send the bytes
+            msg = w.finish()
+            self.comm.Send([msg, self.MPI.BYTE], dest=self.dest, tag=self.tag)
+        else:
+            msg = w.finish(self.slots.slot(k))
+            ref = REF.pack(REF_MAGIC, k, len(msg))
+            self.comm.Send([ref, len(ref), self.MPI.BYTE], dest=self.dest, tag=self.tag)
+        self.messages += 1
+        w.reset()
         self.t_first, self.t_sent = None, time.monotonic()
 
     def close(self) -> None:
@@ -176,6 +204,7 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     capacity = getattr(rx.buffer, "capacity", 0)
     pool = ReceivePool(max_bytes(per, floats), ReceivePool.limit_for(ring, capacity, per))
     in_place = FLOAT_BYTES * floats >= GROUP_BYTES
+    shared = rx.shared  # rank -> SharedBundles: that producer's bundles lie in its segment
     posted: deque = deque()
 
     def post(buf):
@@ -190,6 +219,8 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
     while not (rx.stopping.is_set() and rx.accounted()):
         req, buf = posted[0]
         if not req.Test(status):
+            if shared:
+                send_released(rx, credit_tag)  # a producer may be waiting for a slot
             now = time.monotonic()
             if now >= next_check:
                 rx.check_silence()
@@ -200,22 +231,47 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         t_work = time.perf_counter()
         posted.popleft()
         src = status.Get_source()
-        frames, cond, events = read_bundle(buf, status.Get_count(MPI.BYTE), floats, rx.n_cond)
-        samples, spare = [], None
+        nbytes = status.Get_count(MPI.BYTE)
+        view = shared.get(src) if nbytes == REF.size else None
+        if view is not None:  # a reference to a bundle in the producer's segment
+            slot, bundle = view.bundle(buf)
+            frames, cond, events = read_bundle(bundle, len(bundle), floats, rx.n_cond)
+        else:
+            frames, cond, events = read_bundle(buf, nbytes, floats, rx.n_cond)
+        samples, spare, released = [], None, []
         sampled, other = split_events(events, len(frames))
-        if len(frames) and not rx.stopping.is_set():  # after the stop: drain, grant nothing
-            spare = pool.take() if in_place else None
-            if spare is not None:  # the samples view buf; a free buffer takes its place
-                samples = lend_samples(pool, buf, sampled, floats, rx.n_cond, rx.shape)
-            else:  # small samples, or every pooled buffer pinned: copy out
-                samples = unpack_samples(frames, cond, sampled, rx.shape)
-        post(buf if spare is None else spare)
+        live = len(frames) and not rx.stopping.is_set()  # after the stop: drain, grant nothing
+        if view is not None:
+            if live and in_place and view.can_lend():  # views of the slot, freed when gone
+                lent = view.lend(slot, bundle, len(frames), floats, rx.n_cond, rx.shape)
+                samples = _samples(*lent, sampled)
+                del lent
+            else:  # nothing to keep, or too many of its slots pinned: copy out, release
+                if live:
+                    samples = unpack_samples(frames, cond, sampled, rx.shape)
+                    view.copied += in_place
+                released.append(slot)
+            post(buf)
+            del bundle
+        else:
+            if live:
+                spare = pool.take() if in_place else None
+                if spare is not None:  # the samples view buf; a free buffer takes its place
+                    samples = lend_samples(pool, buf, sampled, floats, rx.n_cond, rx.shape)
+                else:  # small samples, or every pooled buffer pinned: copy out
+                    samples = unpack_samples(frames, cond, sampled, rx.shape)
+            post(buf if spare is None else spare)
         del frames, cond
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
-        deliver(rx, src, samples, other, credit_tag)
-        del samples  # a sample the buffer did not keep releases its receive buffer now
+        if view is not None:  # its slots, this one included if the buffer kept none of it
+            freed = lambda released=released, view=view: released + view.take_released()  # noqa: E731
+            deliver(rx, src, samples, other, credit_tag, freed)
+        else:
+            deliver(rx, src, samples, other, credit_tag)
+        if shared:
+            send_released(rx, credit_tag)
         rx.work_time += time.perf_counter() - t_work
     for req, _ in posted:  # every producer is accounted for: nothing more will match
         req.Cancel()
@@ -259,13 +315,28 @@ def _samples(frames, cond, sampled: np.ndarray) -> list[Sample]:
     return list(map(Sample, frames, cond, sampled["a"].tolist(), sampled["b"].tolist()))
 
 
-def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
+def send_released(rx, credit_tag: int) -> None:
+    """Give back to each producer the slots its samples released since the last message
+    (none after the stop: a stopping producer sends its last bundles as messages)."""
+    if rx.stopping.is_set():
+        return
+    for p, view in rx.shared.items():
+        if view.released:
+            msg = np.array([0, *view.take_released()], np.int64)
+            rx.comm.Send(msg, dest=p, tag=credit_tag)
+
+
+def deliver(rx, src: int, samples: list, other: list, credit_tag: int, released=None) -> None:
     """A bundle's samples (in order), then its other events ``(kind, a, b, x)`` in their
     order: each event after the samples that precede it. The events of a bundle concern
     trajectories whose samples came before them (``done`` and ``diverged`` end a
     trajectory's stream, ``bye`` the producer's), so putting the whole bundle first changes
-    no outcome, and takes one locked put (and one ledger update) instead of one per event."""
+    no outcome, and takes one locked put (and one ledger update) instead of one per event.
+    ``samples`` is emptied once put: a sample the buffer did not keep releases its bundle
+    now. The credit message ``int64[1 + r]`` grants samples, then gives back the slots of
+    the producer's segment that ``released()`` names (:mod:`pdesurr.stream.shared`)."""
     granted = _put_all(rx, samples)
+    samples.clear()
     for kind, a, b, x in other:
         if kind == DONE:
             rx.ledger.event(src, ("done", a))
@@ -274,8 +345,10 @@ def deliver(rx, src: int, samples: list, other: list, credit_tag: int) -> None:
         elif kind == BYE:
             with rx.ledger.lock:
                 rx.ledger.finished.add(src)
-    if granted:
-        rx.comm.Send(np.array([granted], np.int64), dest=src, tag=credit_tag)
+    # none after the stop: a stopping producer waits for no slot (see send_released)
+    released = released() if released is not None and not rx.stopping.is_set() else ()
+    if granted or released:
+        rx.comm.Send(np.array([granted, *released], np.int64), dest=src, tag=credit_tag)
 
 
 def _put_all(rx, samples: list[Sample]) -> int:

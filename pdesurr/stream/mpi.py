@@ -61,12 +61,16 @@ def run_producer(
     """The loop of a producer rank; returns when done (after the trainer's stop)."""
     from mpi4py import MPI
 
+    from pdesurr.stream.bundle import bundle_samples, max_bytes
     from pdesurr.stream.bundled import BundleSender
+    from pdesurr.stream.shared import offer_segment
 
     n_cond = len(window.conditioning) if window is not None else 0
     floats = n_cond + math.prod(sample_shape)
-    sender = BundleSender(comm, trainer, TAG_BUNDLE, floats, n_cond, credits)
-    credit_buf = np.zeros(1, np.int64)
+    # first the shared-memory handshake (pdesurr.stream.shared): slots, or messages
+    slots = offer_segment(comm, trainer, max_bytes(bundle_samples(floats, credits), floats))
+    # a credit message: credits granted, then slots released
+    credit_buf = np.zeros(1 + (slots.slots if slots is not None else 0), np.int64)
     # no credit until the trainer grants the first ``credits`` (MPIReceiver.start)
     state = {"credits": 0, "stopped": False, "sent": 0, "alive": 0.0, "bye": False}
 
@@ -77,12 +81,20 @@ def run_producer(
                 comm.Probe(source=trainer, tag=MPI.ANY_TAG, status=status)
             elif not comm.Iprobe(source=trainer, tag=MPI.ANY_TAG, status=status):
                 return
+            n = status.Get_count(MPI.BYTE) // credit_buf.itemsize
             comm.Recv(credit_buf, source=trainer, tag=status.tag)
             if status.tag == TAG_STOP:
                 state["stopped"] = True
                 return
             state["credits"] += int(credit_buf[0])
+            if n > 1:
+                slots.release(credit_buf[1:n].tolist())
             block = False
+
+    sender = BundleSender(
+        comm, trainer, TAG_BUNDLE, floats, n_cond, credits, slots=slots,
+        wait=lambda: take_messages(block=True), stopping=lambda: state["stopped"],
+    )  # fmt: skip
 
     def goodbye() -> None:
         if not state["bye"]:
@@ -136,8 +148,13 @@ class MPIReceiver:
         credits: int,
         timeout: float,
         on_dead=None,
+        shared_memory: bool = True,
     ):
         self.on_dead = on_dead  # called as on_dead(rank, why) when a producer is declared dead
+        # bundles of producers on this node through their memory (pdesurr.stream.shared)
+        self.shared_memory = shared_memory
+        self.shared: dict = {}  # rank -> SharedBundles, filled by start()
+        self.paths: dict[int, str] = {}  # rank -> how its bundles travel (for the log)
         self.comm, self.producers, self.buffer, self.ledger = comm, producers, buffer, ledger
         self.shape, self.n_cond, self.credits, self.timeout = (
             tuple(sample_shape),
@@ -150,9 +167,39 @@ class MPIReceiver:
         self.thread = threading.Thread(target=self._run, name="mpi-receiver", daemon=True)
 
     def start(self) -> MPIReceiver:
+        """The shared-memory handshake with every producer, then the first credits, then
+        the receive thread. A producer silent through the handshake for ``timeout`` s is
+        declared dead."""
+        from pdesurr.stream.bundle import FLOAT_BYTES, bundle_samples, max_bytes
+        from pdesurr.stream.bundled import GROUP_BYTES, RING
+        from pdesurr.stream.recvpool import ReceivePool
+        from pdesurr.stream.shared import accept_segments
+
+        per = bundle_samples(self.size, self.credits)
+        capacity = getattr(self.buffer, "capacity", 0)
+        slots, why_not = ReceivePool.limit_for(RING, capacity, per), ""
+        if not self.shared_memory:
+            slots, why_not = 0, "online.shared_memory = false"
+        elif FLOAT_BYTES * self.size < GROUP_BYTES:  # copied out on arrival either way
+            slots, why_not = 0, f"samples under {GROUP_BYTES} bytes are copied out"
+        self.shared, self.paths, silent = accept_segments(
+            self.comm,
+            self.producers,
+            slots,
+            max_bytes(per, self.size),
+            RING,
+            self.timeout,
+            why_not,
+        )
         now = time.monotonic()
         for p in self.producers:
             self.ledger.heard[p] = now
+            if p in silent:
+                with self.ledger.lock:
+                    self.ledger.dead[p] = f"no handshake within {self.timeout:g} s"
+                if self.on_dead is not None:
+                    self.on_dead(p, self.ledger.dead[p])
+                continue
             self.comm.Send(np.array([self.credits], np.int64), dest=p, tag=TAG_CREDIT)
         self.thread.start()
         return self

@@ -7,6 +7,8 @@ A recipe with an ``[online]`` table trains online::
                ("reservoir" | "firo" | "fifo"), capacity, watermark, split, device,
                producer_timeout (s of silence before a producer is declared dead),
                when_done, max_reuse (a stream that ends early: pdesurr.stream.ending),
+               shared_memory (MPI: bundles of producers on the trainer's node through
+               memory both map, pdesurr.stream.shared; default true),
                fault (testing aid: "kill:P:N" kills producer P after N samples)
 
 ``data.spec`` names the dataset spec the producers sample (same initial-condition and

@@ -130,7 +130,14 @@ def run_online_mpi(
         credits,
         cfg.producer_timeout,
         on_dead=declared_dead,
+        shared_memory=cfg.shared_memory,
     ).start()
+    ways: dict[str, list[int]] = {}
+    for p, path in sorted(receiver.paths.items()):
+        ways.setdefault(path, []).append(p)
+    log(f"trainer rank {rank}: bundles of " + "; of ".join(
+        f"producer ranks {', '.join(map(str, ps))} through {path}" for path, ps in ways.items()
+    ))  # fmt: skip
     end = StreamEnd(cfg.when_done, cfg.max_reuse, log if rank == 0 else lambda m: None)
     share = recipe.optim.batch_size // ctx.world
     batches = OnlineBatches(buffer, ledger, receiver, share, ctx, end)

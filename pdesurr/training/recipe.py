@@ -115,6 +115,9 @@ class OnlineSection(Section):
     trainers: int = 1
     when_done: str | None = None  # pdesurr.stream.ending: "continue" | "stop"
     max_reuse: int = 0
+    # MPI: bundles of producers on the trainer's node through shared memory
+    # (pdesurr.stream.shared); false: every bundle as a message
+    shared_memory: bool = True
 
     @property
     def end_policy(self) -> str:

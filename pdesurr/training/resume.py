@@ -30,6 +30,7 @@ SAFE = frozenset(
         "data.spec",
         "online.device",
         "online.producer_timeout",
+        "online.shared_memory",
     }
 )
 
