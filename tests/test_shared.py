@@ -65,6 +65,18 @@ def test_offer_maps_the_same_memory_and_checks_host_nonce_and_size():
     assert s.fd == -1 and view.bundle(REF.pack(REF_MAGIC, 3, 6))[1].tobytes() == b"pdesur"
 
 
+def test_every_slot_reads_back_through_the_trainers_view():
+    s = SharedSlots(5, 5000)  # slots of two pages: a slot's offset is PAGE + 8192 k
+    view, _ = map_offer(s.offer(), 5000, ring=3)
+    assert view.copied == 0 and view.lent == 0
+    for k in range(5):
+        s.slot(k)[:] = k + 1
+    for k in range(5):
+        got, b = view.bundle(REF.pack(REF_MAGIC, k, 5000))  # a bundle may fill its slot
+        assert got == k and len(b) == 5000 and np.all(b == k + 1)
+        assert b.ctypes.data - view.mem.ctypes.data == PAGE + 8192 * k
+
+
 @pytest.mark.parametrize(
     "ref,msg",
     [
@@ -111,6 +123,13 @@ def test_lent_samples_view_the_segment_and_release_their_slot_when_gone():
     assert view.take_released() == []  # one held sample pins the slot
     del kept
     assert view.take_released() == [k] and view.lent == 0 and view.can_lend()
+    a = view.lend(0, bundle, n, floats, 1, shape)
+    b = view.lend(1, bundle, n, floats, 1, shape)  # two slots pinned at once
+    assert view.lent == 2
+    del a
+    assert view.take_released() == [0] and view.lent == 1
+    del b
+    assert view.take_released() == [1] and view.lent == 0
 
 
 class _Comm:
