@@ -18,6 +18,10 @@ GROUP_BYTES)``) and the buffer is re-posted. Then it puts the samples into the b
 one locked call (:meth:`~pdesurr.stream.buffer.Buffer.put_many`) and sends one credit
 message per bundle. Credits count samples, as before: at most ``capacity + producers x credits``
 samples exist on the trainer side.
+
+A producer on the trainer's node whose segment the trainer mapped packs into a slot of it
+and sends a reference instead (:mod:`pdesurr.stream.shared`); the samples then view the
+slot, and released slots go back in the credit messages.
 """
 
 from __future__ import annotations

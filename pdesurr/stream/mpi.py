@@ -2,11 +2,15 @@
 
 Messages (all from a producer to its trainer, except credits and stop):
 
+    hello    3 messages at the start: the shared-memory handshake
+                       (:mod:`pdesurr.stream.shared`)                          tag 26
     bundle   bytes     many samples and events (sample, done, diverged, alive, bye) in
                        the fixed layout of :mod:`pdesurr.stream.bundle`, sent with
-                       ``Isend`` from a ring of buffers (:mod:`pdesurr.stream.bundled`)
-                                                                               tag 25
-    credit   int64[1]  trainer -> producer: may send that many more samples     tag 23
+                       ``Isend`` from a ring of buffers (:mod:`pdesurr.stream.bundled`);
+                       from a producer whose segment the trainer mapped, a 16-byte
+                       reference to the slot holding that layout               tag 25
+    credit   int64[1+r] trainer -> producer: may send that many more samples;
+                       then r released slots of its segment (if any)           tag 23
     stop     int64[1]  trainer -> producer: finish now                          tag 24
 
 Arrays travel as buffers (``Send``/``Recv``), never pickles; shapes are known on both
