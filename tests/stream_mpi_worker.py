@@ -63,8 +63,11 @@ def main() -> None:
     limit = (2 * TRAJ * STEPS) // 3 if stop_early else None
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
-        rx.poll()
-        batch = buffer.get_batch(4, timeout=30)
+        rx.poll()  # closes the buffer once both producers said bye
+        try:  # short waits: the stream may end between a poll and a full batch
+            batch = buffer.get_batch(4, timeout=0.2)
+        except TimeoutError:
+            continue
         if not batch:
             break
         for s in batch:
