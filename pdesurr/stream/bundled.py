@@ -242,21 +242,20 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
             frames, cond, events = read_bundle(bundle, len(bundle), floats, rx.n_cond)
         else:
             frames, cond, events = read_bundle(buf, nbytes, floats, rx.n_cond)
-        samples, spare, released = [], None, []
+        samples, spare = [], None
         sampled, other = split_events(events, len(frames))
         live = len(frames) and not rx.stopping.is_set()  # after the stop: drain, grant nothing
-        if view is not None:
-            if live and in_place and view.can_lend():  # views of the slot, freed when gone
+        if view is not None:  # (only samples of >= GROUP_BYTES take this path: MPIReceiver)
+            if live and view.can_lend():  # views of the slot, released when all are gone
                 lent = view.lend(slot, bundle, len(frames), floats, rx.n_cond, rx.shape)
                 samples = _samples(*lent, sampled)
-                del lent
+                del lent  # the samples alone hold the views now
             else:  # nothing to keep, or too many of its slots pinned: copy out, release
                 if live:
                     samples = unpack_samples(frames, cond, sampled, rx.shape)
-                    view.copied += in_place
-                released.append(slot)
+                    view.copied += 1
+                view.release(slot)
             post(buf)
-            del bundle
         else:
             if live:
                 spare = pool.take() if in_place else None
@@ -269,11 +268,8 @@ def receive_bundles(rx, tag: int, credit_tag: int, ring: int | None = None) -> N
         rx.bundles += 1
         with rx.ledger.lock:
             rx.ledger.heard[src] = time.monotonic()
-        if view is not None:  # its slots, this one included if the buffer kept none of it
-            freed = lambda released=released, view=view: released + view.take_released()  # noqa: E731
-            deliver(rx, src, samples, other, credit_tag, freed)
-        else:
-            deliver(rx, src, samples, other, credit_tag)
+        # with the credits go this producer's released slots, this one's too if no sample kept it
+        deliver(rx, src, samples, other, credit_tag, view.take_released if view else None)
         if shared:
             send_released(rx, credit_tag)
         rx.work_time += time.perf_counter() - t_work

@@ -64,6 +64,16 @@ def _host() -> bytes:
     return socket.gethostname().encode()[:64]
 
 
+def _stride(slot_bytes: int) -> int:
+    """Bytes from one slot's start to the next: ``slot_bytes`` rounded up to pages."""
+    return -(-slot_bytes // PAGE) * PAGE
+
+
+def _slot_start(k: int, stride: int) -> int:
+    """Offset of slot ``k`` in a segment: the nonce's page, then the slots."""
+    return PAGE + k * stride
+
+
 class SharedSlots:
     """The producer's segment: ``slots`` bundle slots of ``slot_bytes``, in a memfd."""
 
@@ -71,8 +81,8 @@ class SharedSlots:
         if slots < 1 or slot_bytes < 1:
             raise ValueError(f"a segment needs slots, slot bytes >= 1, got {slots}, {slot_bytes}")
         self.slots, self.slot_bytes = slots, slot_bytes
-        self.stride = -(-slot_bytes // PAGE) * PAGE
-        size = PAGE + slots * self.stride
+        self.stride = _stride(slot_bytes)
+        size = _slot_start(slots, self.stride)
         self.fd = os.memfd_create("pdesurr-bundles", os.MFD_CLOEXEC)
         try:
             os.ftruncate(self.fd, size)
@@ -105,7 +115,7 @@ class SharedSlots:
             heapq.heappush(self.free, k)
 
     def slot(self, k: int) -> np.ndarray:
-        start = PAGE + k * self.stride
+        start = _slot_start(k, self.stride)
         return self.mem[start : start + self.slot_bytes]
 
 
@@ -114,11 +124,13 @@ class SharedBundles:
 
     def __init__(self, mem: np.ndarray, slots: int, slot_bytes: int, ring: int):
         self.mem, self.slots, self.slot_bytes = mem, slots, slot_bytes
-        self.stride = -(-slot_bytes // PAGE) * PAGE
+        self.stride = _stride(slot_bytes)
         self.lend_limit = slots - ring  # the producer keeps ``ring`` slots to pack into
         self.lent = 0  # slots pinned by held samples
         self.copied = 0  # bundles copied out because lend_limit slots were pinned
-        self.released: deque = deque()  # slots whose last view went (appended by finalizers)
+        # (slot, lent) to give back: appended when a lent slot's last view goes (by the
+        # finalizer, in whichever thread drops it) or at once for a slot copied out
+        self.released: deque = deque()
 
     def bundle(self, ref: bytes | np.ndarray) -> tuple[int, np.ndarray]:
         """``(slot, bytes of the bundle)`` a :data:`REF` message names; checks it."""
@@ -128,7 +140,7 @@ class SharedBundles:
                 f"bad shared-memory reference (magic {magic:#x}, slot {k} of {self.slots}, "
                 f"{nbytes} bytes of {self.slot_bytes})"
             )
-        start = PAGE + k * self.stride
+        start = _slot_start(k, self.stride)
         return k, self.mem[start : start + nbytes]
 
     def can_lend(self) -> bool:
@@ -137,14 +149,20 @@ class SharedBundles:
     def lend(self, k: int, bundle: np.ndarray, n: int, floats: int, n_cond: int, shape):
         """``(frames, cond)`` views of slot ``k``; the slot is released once all are gone."""
         self.lent += 1
-        return lend_views(bundle, n, floats, n_cond, shape, partial(self.released.append, k))
+        on_free = partial(self.released.append, (k, True))
+        return lend_views(bundle, n, floats, n_cond, shape, on_free)
+
+    def release(self, k: int) -> None:
+        """Slot ``k``, not lent (its samples were copied out, or none kept), goes back."""
+        self.released.append((k, False))
 
     def take_released(self) -> list[int]:
-        """Slots freed by their samples since the last call (the receive thread's)."""
+        """Slots to give back since the last call (the receive thread's)."""
         out = []
         while self.released:
-            out.append(self.released.popleft())
-        self.lent -= len(out)
+            k, lent = self.released.popleft()
+            out.append(k)
+            self.lent -= lent
         return out
 
 
@@ -157,7 +175,7 @@ def map_offer(offer: bytes, slot_bytes: int, ring: int) -> tuple[SharedBundles |
         return None, "another node"
     if offered_bytes < slot_bytes or slots <= ring:
         return None, f"a segment of {slots} slots of {offered_bytes} bytes is too small"
-    size = PAGE + slots * (-(-offered_bytes // PAGE) * PAGE)
+    size = _slot_start(slots, _stride(offered_bytes))
     try:
         f = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDWR)
     except OSError as e:
@@ -178,6 +196,8 @@ def map_offer(offer: bytes, slot_bytes: int, ring: int) -> tuple[SharedBundles |
 def offer_segment(comm, trainer: int, slot_bytes: int) -> SharedSlots | None:
     """The producer's handshake (see the module docstring): its segment if the trainer
     mapped it, else ``None`` (bundles as messages)."""
+    from mpi4py import MPI
+
     wanted = np.zeros(1, np.int64)
     comm.Recv(wanted, source=trainer, tag=TAG_SHM)
     slots = None
@@ -187,7 +207,7 @@ def offer_segment(comm, trainer: int, slot_bytes: int) -> SharedSlots | None:
         except OSError:  # no memfd here (or no memory): messages
             slots = None
     offer = slots.offer() if slots is not None else bytes(OFFER.size)
-    comm.Send([offer, len(offer), _byte()], dest=trainer, tag=TAG_SHM)
+    comm.Send([offer, len(offer), MPI.BYTE], dest=trainer, tag=TAG_SHM)
     answer = np.zeros(1, np.int64)
     comm.Recv(answer, source=trainer, tag=TAG_SHM)
     if slots is not None:
@@ -224,9 +244,3 @@ def accept_segments(comm, producers, slots: int, slot_bytes: int, ring: int, tim
     for r in requests.values():
         r.Cancel()
     return views, paths, sorted(requests)
-
-
-def _byte():
-    from mpi4py import MPI
-
-    return MPI.BYTE
