@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs pdesurr, runs the main end-to-end job
-#   make test   creates .venv, installs pdesurr with its test and MPI extras, runs the tests
+#   make test   creates .venv, installs pdesurr with its test, MPI and fast extras, runs the tests
 # torch: the CPU wheel by default (torch==2.13.0 lies on this machine's disk); on a GPU
 # machine choose your build, e.g.  make test TORCH="torch>=2.3"
 PYTHON ?= python3
@@ -14,7 +14,7 @@ STAMP := $(VENV)/.pdesurr-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[test,mpi]"
+	$(BIN)/python -m pip install -q -e ".[test,mpi,fast]"
 	# The Well's own loader checks pdesurr's exports (tests/test_export.py); the_well 1.2.0
 	# pins fsspec==2024.10.0 (it runs with today's), so it is installed without its pins
 	$(BIN)/python -m pip install -q --no-deps "the_well==1.2.0"

@@ -1,6 +1,6 @@
 """Micro-measurements behind the README's explanations of the speed targets that are missed.
 
-    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache]
+    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache engines]
 
 Each part prints medians of interleaved repeats, in one process, on the cores it is given
 (run under ``taskset -c 0`` with ``OMP_NUM_THREADS=1`` for the one-core figures):
@@ -21,6 +21,10 @@ Each part prints medians of interleaved repeats, in one process, on the cores it
   ``lend_samples``) on a warm cache, and right after 4 MiB of fresh data were copied into
   the receive buffer, as MPI's copy of each bundle does. Why the 128² stream's receive
   work costs more per sample than the same calls in isolation.
+* ``engines``: the KS ETDRK4 step (N = 256, L = 64, dt = 0.05) of the eager torch step
+  against the compiled loop (``Stepper(..., engine="torch" | "numba")``,
+  :mod:`pdesurr.solvers.integrators.compiled`) for batches 1 to 128, float64 and float32:
+  where ``engine="auto"`` switches (``compiled.AUTO_POINTS``).
 """
 
 from __future__ import annotations
@@ -206,6 +210,28 @@ def recv_cache_part() -> None:
         )
 
 
+def engines_part() -> None:
+    from pdesurr.solvers import KuramotoSivashinsky, Stepper
+    from pdesurr.solvers.integrators import compiled
+
+    pde = KuramotoSivashinsky(256, length=64.0)
+    limit = compiled.AUTO_POINTS
+    print(f"KS N = 256 ETDRK4 µs/step, torch step vs compiled loop (auto: <= {limit} points)")
+    print("| dtype | batch | torch | compiled | compiled / torch |\n|---|---|---|---|---|")
+    for dtype in (torch.float64, torch.float32):
+        for batch in (1, 4, 8, 16, 32, 64, 128):
+            u = pde.initial_condition("random_sines", batch, torch.Generator().manual_seed(0))
+            u = u.to(dtype)
+            steppers = {e: Stepper(pde, "etdrk4", 0.05, engine=e) for e in ("torch", "numba")}
+            steps = max(10, 2000 // batch)
+            for s in steppers.values():
+                s.step(u, 5)  # coefficients, compilation (or its disk cache)
+            cases = {e: (lambda s=s, u=u, n=steps: s.step(u, n)) for e, s in steppers.items()}
+            res = median_us(cases, 1, rounds=7)
+            t, c = res["torch"] / steps, res["numba"] / steps
+            print(f"| {str(dtype)[6:]} | {batch} | {t:.1f} | {c:.1f} | {c / t:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -220,6 +246,7 @@ def main() -> None:
         "memcpy": memcpy_part,
         "ks-numpy": ks_numpy_part,
         "recv-cache": recv_cache_part,
+        "engines": engines_part,
     }
     for name in args.parts:
         parts[name]()

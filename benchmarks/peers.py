@@ -55,7 +55,7 @@ NS_DT = {128: 0.5 * (2 * math.pi / 128) / 7.0, 256: 0.5 * (2 * math.pi / 256) / 
 
 # --------------------------------------------------------------------------- workers
 class PdesurrCase:
-    def __init__(self, key: str, dtype: str, threads: int, fft: str = "torch"):
+    def __init__(self, key: str, dtype: str, threads: int, fft: str = "torch", engine="auto"):
         import dataclasses
 
         import torch
@@ -69,19 +69,20 @@ class PdesurrCase:
         if key.startswith("ns"):
             n = int(key[2:])
             pde = NavierStokes2D(n, viscosity=1e-3, drag=0.1)
-            self.stepper = Stepper(pde, "etdrk4", dt=NS_DT[n])
+            self.stepper = Stepper(pde, "etdrk4", dt=NS_DT[n], engine=engine)
             u = pde.initial_condition("random", 1, gen)
         elif key.startswith("ks"):
             pde = KuramotoSivashinsky(256, length=64.0)
-            self.stepper = Stepper(pde, "etdrk4", dt=0.05)
+            self.stepper = Stepper(pde, "etdrk4", dt=0.05, engine=engine)
             u = pde.initial_condition("random_sines", int(key[2:]), gen)
         else:
             pde = QuasiGeostrophic(nx=int(key[2:]))
-            self.stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler")
+            self.stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler", engine=engine)
             u = pde.initial_condition("pyqg_default", 1, gen)
         if fft != "torch":  # the grid's default backend
             pde.grid = dataclasses.replace(pde.grid, fft_backend=fft)
         self.u = self.stepper.step(u.to(dt), 5)
+        self.engine = self.stepper.engine_for(self.u)  # what "auto" chose
         self.grid = pde.grid
         self.field = self.u[:, :1].clone()
 
@@ -94,7 +95,7 @@ class PdesurrCase:
 
 
 class ExponaxCase:
-    def __init__(self, key: str, dtype: str, threads: int, fft: str = ""):
+    def __init__(self, key: str, dtype: str, threads: int, fft: str = "", engine=""):
         import jax
 
         jax.config.update("jax_enable_x64", dtype == "float64")
@@ -149,7 +150,7 @@ class ExponaxCase:
 
 
 class PyqgCase:
-    def __init__(self, key: str, dtype: str, threads: int, fft: str = ""):
+    def __init__(self, key: str, dtype: str, threads: int, fft: str = "", engine=""):
         import numpy as np
         import pyqg
 
@@ -185,17 +186,18 @@ def worker(code: str) -> None:
     cases: dict = {}
     for line in sys.stdin:
         req = json.loads(line)
-        ident = (req["case"], req["dtype"], req.get("fft", ""))
+        ident = (req["case"], req["dtype"], req.get("fft", ""), req.get("engine", ""))
         try:
             if ident not in cases:
-                cases[ident] = WORKERS[code](*ident[:2], req["threads"], ident[2] or "torch")
+                fft, engine = ident[2] or "torch", ident[3] or "auto"
+                cases[ident] = WORKERS[code](*ident[:2], req["threads"], fft, engine)
             case = cases[ident]
             if hasattr(case, "_warm"):
                 case._warm(req["what"], req["n"])
             clock = time.process_time if req.get("clock") == "cpu" else time.perf_counter
             t0 = clock()
             getattr(case, req["what"])(req["n"])
-            reply = {"seconds": clock() - t0}
+            reply = {"seconds": clock() - t0, "engine": getattr(case, "engine", "")}
         except Exception as e:  # reported to the driver, which names the case
             reply = {"error": f"{type(e).__name__}: {e}"}
         print(json.dumps(reply), flush=True)
@@ -211,6 +213,7 @@ def wait_policy() -> str | None:
 
 class Worker:
     def __init__(self, python: str, code: str, cores: str, threads: int, wait: str | None):
+        self.engine = ""  # the engine pdesurr's worker last reported
         env = dict(os.environ)
         env.update(
             OMP_NUM_THREADS=str(threads),
@@ -244,6 +247,7 @@ class Worker:
         reply = json.loads(line)
         if "error" in reply:
             raise RuntimeError(f"{self.code} on {req['case']}: {reply['error']}")
+        self.engine = reply["engine"]
         return reply["seconds"]
 
     def close(self) -> None:
@@ -270,8 +274,9 @@ def compare(
     target_s: float,
     fft: str = "torch",
     clock: str = "wall",
+    engine: str = "auto",
 ) -> dict:
-    base = dict(case=case, dtype=dtype, threads=threads, fft=fft, clock=clock)
+    base = dict(case=case, dtype=dtype, threads=threads, fft=fft, clock=clock, engine=engine)
     out = {}
     for what in ("steps", "fft_pair"):
         req = dict(base, what=what)
@@ -282,6 +287,7 @@ def compare(
             for w in order:
                 times[w.code].append(w.ask(**req, n=n[w.code]) / n[w.code])
         out[what] = {code: statistics.median(v) for code, v in times.items()}
+    out["engine"] = ours.engine
     return out
 
 
@@ -294,9 +300,12 @@ def install(target: Path) -> None:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
     run("numpy<2", "cython<3", "pyfftw", "setuptools", "setuptools_scm", "wheel")
-    run("jax", "exponax", "jax-cfd")
+    # "numpy<2" again: pyqg's extension is built against NumPy 1 (its Cython 0.29 code
+    # does not compile against NumPy 2's headers), and the newest jax wants NumPy 2, so
+    # pip picks the newest jax that still runs on NumPy 1
+    run("jax", "exponax", "jax-cfd", "numpy<2")
     env = dict(os.environ, SETUPTOOLS_SCM_PRETEND_VERSION="0.7.2")
-    run("--no-build-isolation", "pyqg==0.7.2", env=env)
+    run("--no-build-isolation", "pyqg==0.7.2", "numpy<2", env=env)
     print(f"peers installed in {target}")
 
 
@@ -324,16 +333,22 @@ def main(argv=None) -> int:
         choices=("torch", "ducc0"),
         help="pdesurr's FFT backend (pdesurr.spectral.fft)",
     )
+    p.add_argument(
+        "--pdesurr-engine",
+        default="auto",
+        choices=("auto", "torch", "numba"),
+        help="pdesurr's stepping engine (Stepper(engine=...)); the table names the one used",
+    )
     args = p.parse_args(argv)
     if args.worker:
         worker(args.worker)
         return 0
+    if args.install:  # before anything imports pdesurr: any Python can install the peers
+        install(args.install)
+        return 0
     wait = wait_policy()  # one choice for every worker of the run
     from pdesurr.cores import busy_cores  # measured once, by wait_policy
 
-    if args.install:
-        install(args.install)
-        return 0
     peer_python = args.peers / "bin" / "python"
     if not peer_python.exists():
         p.error(
@@ -345,17 +360,17 @@ def main(argv=None) -> int:
         cores = [allowed[0]] if t == "1" else allowed
         settings.append((len(cores), ",".join(map(str, cores))))
     print(
-        f"# pdesurr (FFT backend {args.pdesurr_fft}) vs peers, "
+        f"# pdesurr (FFT backend {args.pdesurr_fft}, engine {args.pdesurr_engine}) vs peers, "
         f"{time.strftime('%Y-%m-%d %H:%M')}, cores {allowed}, "
         f"repeats {args.repeats} (interleaved), medians, {args.clock} clock, "
         f"load average {os.getloadavg()[0]:.1f}, busy cores {busy_cores():.2f} (measured), "
         f"OMP_WAIT_POLICY {wait or 'default'}"
     )
     print(
-        "| case | dtype | threads | pdesurr ms/step | peer | peer ms/step | ratio pdesurr/peer "
-        "| pdesurr step ÷ FFT pair | peer step ÷ FFT pair |"
+        "| case | dtype | threads | pdesurr ms/step | pdesurr engine | peer | peer ms/step "
+        "| ratio pdesurr/peer | pdesurr step ÷ FFT pair | peer step ÷ FFT pair |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for threads, cores in settings:
         workers: dict[str, Worker] = {}
@@ -381,6 +396,7 @@ def main(argv=None) -> int:
                         args.block_seconds,
                         args.pdesurr_fft,
                         args.clock,
+                        args.pdesurr_engine,
                     )
                     ours, theirs = r["steps"]["pdesurr"], r["steps"][peer_code]
                     row = dict(
@@ -389,6 +405,7 @@ def main(argv=None) -> int:
                         dtype=dtype,
                         threads=threads,
                         peer=peer_code,
+                        engine=r["engine"],
                         pdesurr_ms=ours * 1e3,
                         peer_ms=theirs * 1e3,
                         ratio=ours / theirs,
@@ -397,7 +414,8 @@ def main(argv=None) -> int:
                     )
                     rows.append(row)
                     print(
-                        f"| {label} | {dtype} | {threads} | {row['pdesurr_ms']:.3f} | {peer_code} "
+                        f"| {label} | {dtype} | {threads} | {row['pdesurr_ms']:.3f} "
+                        f"| {row['engine']} | {peer_code} "
                         f"| {row['peer_ms']:.3f} | **{row['ratio']:.2f}** | "
                         f"{row['pdesurr_fft']:.2f} | {row['peer_fft']:.2f} |",
                         flush=True,

@@ -4,7 +4,8 @@ A solver preset has four tables::
 
     [pde]          kind = registry name in pdesurr.solvers.PDES; the rest are its
                    constructor's arguments (the signature is the schema)
-    [integrator]   kind = name in INTEGRATORS; dt; the integrator's own options
+    [integrator]   kind = name in INTEGRATORS; dt; engine ("auto", "torch", "numba": how
+                   the steps run, see pdesurr.solvers.Stepper); the integrator's own options
     [initial]      kind = a named initial condition of the PDE; its options
     [run]          batch, steps | t_end, save_every, seed, dtype, device
 
@@ -29,6 +30,7 @@ from pdesurr.devices import check_device
 from pdesurr.memory import check_memory
 from pdesurr.sections import ConfigError, Section, suggest, type_name, type_ok
 from pdesurr.solvers import DEFAULT_INTEGRATOR, INTEGRATORS, PDES, ParameterError, Stepper
+from pdesurr.solvers.integrators.compiled import ENGINES, numba_missing
 from pdesurr.solvers.pde import PDE
 
 CATALOGUE_ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +223,15 @@ class SolverConfig:
             math.isfinite(d) and d > 0 for d in dts
         ):
             raise self._err("integrator.dt", f"must be a positive number, got {dt!r}")
+        engine = integ.pop("engine", "auto")
+        if engine not in ENGINES:
+            raise self._err(
+                "integrator.engine",
+                f"{engine!r} is not an engine; choose from {list(ENGINES)}"
+                + suggest(str(engine), ENGINES),
+            )
+        if engine == "numba" and (why := numba_missing()):
+            raise self._err("integrator.engine", f"'numba' cannot run here: {why}")
         check_kwargs(INTEGRATORS[ikind].__init__, integ, "integrator", self.source, skip=4)
 
         run = self.resolved_run()

@@ -27,4 +27,4 @@ def conservative_advection(grid: Grid, k: torch.Tensor, dealias: bool, device) -
         u = grid.irfft(u_hat)
         return grid.rfft(u * u)
 
-    return FactoredNonlinear(half_dx, square)
+    return FactoredNonlinear(half_dx, square, square_points=grid.shape[-1])

@@ -19,6 +19,7 @@ import torch
 
 from pdesurr.allocator import prime_allocator
 from pdesurr.solvers.integrators import DEFAULT_INTEGRATOR, INTEGRATORS
+from pdesurr.solvers.integrators.compiled import check_engine, compiled_stepper
 from pdesurr.solvers.pde import PDE
 from pdesurr.solvers.system import DivergenceError
 
@@ -31,6 +32,11 @@ class Stepper:
         integrator: registry name (``"etdrk4"``, ``"etdrk2"``, ``"etdrk1"``, ``"rk4"``,
             ``"ab3"``) or an integrator class.
         dt: time step, a positive float or a ``(B,)`` tensor (one per trajectory).
+        engine: ``"auto"`` (default), ``"torch"`` or ``"numba"``: how the steps run, the
+            eager torch step or, for ETDRK4 on 1D quadratic advection (KS, Burgers), one
+            compiled loop (:mod:`pdesurr.solvers.integrators.compiled`; ``"auto"`` takes it
+            for small CPU batches, where it is several times faster). Same results to
+            round-off.
         integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
     """
 
@@ -39,6 +45,8 @@ class Stepper:
         pde: PDE,
         integrator: str | type = DEFAULT_INTEGRATOR,
         dt=0.01,
+        *,
+        engine: str = "auto",
         **integrator_options,
     ):
         if isinstance(integrator, str):
@@ -54,6 +62,7 @@ class Stepper:
         self.integrator_cls = integrator
         self.integrator_options = integrator_options
         self.dt = dt
+        self.engine = check_engine(engine)
         self._cache: dict[tuple, Any] = {}
 
     @property
@@ -70,10 +79,25 @@ class Stepper:
             integ = self.integrator_cls(
                 system.linear, system.nonlinear, self.dt, **self.integrator_options
             )
-            self._cache[key] = (integ, system.filter)
+            shape = (*u.shape[:2], *self.pde.grid.spectral_shape)
+            spectral = torch.complex64 if u.dtype == torch.float32 else torch.complex128
+            compiled = compiled_stepper(
+                self.engine, integ, system.filter, shape, spectral, u.device
+            )
+            self._cache[key] = (integ, system.filter, compiled)
         return self._cache[key]
 
-    def _advance_hat(self, u_hat, carry, integ, filt, n_steps: int):
+    def engine_for(self, u: torch.Tensor) -> str:
+        """How states like ``u`` are stepped: ``"numba"`` (the compiled loop) or
+        ``"torch"``."""
+        compiled = self._prepared(u)[2]
+        grad = torch.is_grad_enabled() and u.requires_grad
+        return "torch" if compiled is None or grad else "numba"
+
+    def _advance_hat(self, u_hat, carry, prepared, n_steps: int):
+        integ, filt, compiled = prepared
+        if compiled is not None and not (torch.is_grad_enabled() and u_hat.requires_grad):
+            return compiled(u_hat, n_steps), carry  # one compiled loop (no carry: ETDRK4)
         # the stepper owns u_hat (a transform it made): steps and filter work in place
         for _ in range(n_steps):
             u_hat, carry = integ.step_(u_hat, carry)
@@ -83,9 +107,9 @@ class Stepper:
 
     def step(self, u: torch.Tensor, n_steps: int = 1) -> torch.Tensor:
         """Advance ``u`` by ``n_steps`` steps; a multistep integrator restarts each call."""
-        integ, filt = self._prepared(u)
+        prepared = self._prepared(u)
         u_hat = self.pde.grid.rfft(u)
-        u_hat, _ = self._advance_hat(u_hat, integ.init(u_hat), integ, filt, n_steps)
+        u_hat, _ = self._advance_hat(u_hat, prepared[0].init(u_hat), prepared, n_steps)
         out = self.pde.grid.irfft(u_hat)
         if not bool(torch.isfinite(out).all()):
             bad = (~torch.isfinite(out)).flatten(1).any(1).nonzero().flatten().tolist()
@@ -126,7 +150,8 @@ class Stepper:
                 "need save_every >= 1, n_saves >= 0, skip >= 0; "
                 f"got {save_every}, {n_saves}, {skip}"
             )
-        integ, filt = self._prepared(u0)
+        prepared = self._prepared(u0)
+        integ = prepared[0]
         grid = self.pde.grid
         u_hat = grid.rfft(u0)
         carry = integ.init(u_hat)
@@ -136,7 +161,7 @@ class Stepper:
             if n == 0:
                 yield u0
                 continue
-            u_hat, carry = self._advance_hat(u_hat, carry, integ, filt, n)
+            u_hat, carry = self._advance_hat(u_hat, carry, prepared, n)
             step += n
             u = grid.irfft(u_hat)
             finite = torch.isfinite(u).flatten(1).all(1)

@@ -26,6 +26,10 @@ class FactoredNonlinear:
 
     factor: torch.Tensor
     unscaled: Callable[[torch.Tensor], torch.Tensor]
+    #: set when ``unscaled(u_hat)`` is ``rfft(irfft(u_hat, n) ** 2)`` over the last axis
+    #: with ``n = square_points`` (1D quadratic advection): the form that
+    #: :mod:`pdesurr.solvers.integrators.compiled` evaluates without calling ``unscaled``
+    square_points: int | None = None
 
     def __call__(self, u_hat: torch.Tensor) -> torch.Tensor:
         return self.factor * self.unscaled(u_hat)
