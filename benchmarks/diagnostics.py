@@ -1,6 +1,7 @@
 """Micro-measurements behind the README's explanations of the speed targets that are missed.
 
-    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache engines]
+    python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache engines
+                                      fft-backends]
 
 Each part prints medians of interleaved repeats, in one process, on the cores it is given
 (run under ``taskset -c 0`` with ``OMP_NUM_THREADS=1`` for the one-core figures):
@@ -25,6 +26,10 @@ Each part prints medians of interleaved repeats, in one process, on the cores it
   against the compiled loop (``Stepper(..., engine="torch" | "numba")``,
   :mod:`pdesurr.solvers.integrators.compiled`) for batches 1 to 128, float64 and float32:
   where ``engine="auto"`` switches (``compiled.AUTO_POINTS``).
+* ``fft-backends``: solver steps with the grid's FFT backend ``"torch"`` against
+  ``"ducc0"`` (NS 2D 128² and 256² in float64 and float32, QG 64² and 128², KS N = 256
+  batch 64 through the torch step), and what ``"auto"`` picks on this CPU
+  (:func:`pdesurr.spectral.fft.resolve`).
 """
 
 from __future__ import annotations
@@ -232,6 +237,73 @@ def engines_part() -> None:
             print(f"| {str(dtype)[6:]} | {batch} | {t:.1f} | {c:.1f} | {c / t:.2f} |")
 
 
+def _backend_steppers(case: str, dtype):
+    import dataclasses
+
+    from pdesurr.solvers import KuramotoSivashinsky, NavierStokes2D, QuasiGeostrophic, Stepper
+
+    gen = torch.Generator().manual_seed(0)
+    if case.startswith("ns"):
+        n = int(case[2:])
+        pde = NavierStokes2D(n, viscosity=1e-3, drag=0.1)
+        stepper, u = Stepper(pde, "etdrk4", 0.5 * (2 * np.pi / n) / 7), None
+        u = pde.initial_condition("random", 1, gen)
+    elif case.startswith("qg"):
+        pde = QuasiGeostrophic(nx=int(case[2:]))
+        stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler")
+        u = pde.initial_condition("pyqg_default", 1, gen)
+    else:
+        pde = KuramotoSivashinsky(256, length=64.0)
+        stepper = Stepper(pde, "etdrk4", dt=0.05, engine="torch")
+        u = pde.initial_condition("random_sines", 64, gen)
+    out = {}
+    for backend in ("torch", "ducc0"):
+        pde.grid = dataclasses.replace(pde.grid, fft_backend=backend)
+        s = Stepper(
+            pde,
+            stepper.integrator_cls,
+            stepper.dt,
+            engine=stepper.engine,
+            **stepper.integrator_options,
+        )
+        out[backend] = (s, s.step(u.to(dtype), 5))
+    return out, pde.grid.ndim
+
+
+def fft_backends_part() -> None:
+    from pdesurr.spectral import fft
+
+    try:
+        fft.check_backend("ducc0")
+    except ValueError as e:
+        print(f"fft-backends: {e}")
+        return
+    print(f"CPU vendor {fft.cpu_vendor() or 'unknown'}; ms per step, interleaved medians")
+    print("| case | dtype | torch FFT | ducc0 FFT | ducc0 / torch | auto picks |")
+    print("|---|---|---|---|---|---|")
+    cases = [
+        ("ns128", torch.float64),
+        ("ns128", torch.float32),
+        ("ns256", torch.float64),
+        ("ns256", torch.float32),
+        ("qg64", torch.float64),
+        ("qg128", torch.float64),
+        ("ks64", torch.float64),
+        ("ks64", torch.float32),
+    ]
+    for case, dtype in cases:
+        steppers, ndim = _backend_steppers(case, dtype)
+        steps = {"ns128": 20, "ns256": 5, "qg64": 100, "qg128": 30, "ks64": 50}[case]
+        calls = {b: (lambda s=s, u=u, n=steps: s.step(u, n)) for b, (s, u) in steppers.items()}
+        res = median_us(calls, 1, rounds=7)
+        t, d = res["torch"] / steps / 1e3, res["ducc0"] / steps / 1e3
+        print(
+            f"| {case} | {str(dtype)[6:]} | {t:.3f} | {d:.3f} | {d / t:.2f} "
+            f"| {fft.resolve('auto', ndim)} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -247,6 +319,7 @@ def main() -> None:
         "ks-numpy": ks_numpy_part,
         "recv-cache": recv_cache_part,
         "engines": engines_part,
+        "fft-backends": fft_backends_part,
     }
     for name in args.parts:
         parts[name]()

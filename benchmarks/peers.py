@@ -55,7 +55,7 @@ NS_DT = {128: 0.5 * (2 * math.pi / 128) / 7.0, 256: 0.5 * (2 * math.pi / 256) / 
 
 # --------------------------------------------------------------------------- workers
 class PdesurrCase:
-    def __init__(self, key: str, dtype: str, threads: int, fft: str = "torch", engine="auto"):
+    def __init__(self, key: str, dtype: str, threads: int, fft: str = "auto", engine="auto"):
         import dataclasses
 
         import torch
@@ -79,10 +79,14 @@ class PdesurrCase:
             pde = QuasiGeostrophic(nx=int(key[2:]))
             self.stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler", engine=engine)
             u = pde.initial_condition("pyqg_default", 1, gen)
-        if fft != "torch":  # the grid's default backend
-            pde.grid = dataclasses.replace(pde.grid, fft_backend=fft)
+        pde.grid = dataclasses.replace(pde.grid, fft_backend=fft)
         self.u = self.stepper.step(u.to(dt), 5)
-        self.engine = self.stepper.engine_for(self.u)  # what "auto" chose
+        from pdesurr.spectral.fft import resolve
+
+        # what "auto" chose: the engine, and the FFT backend of the torch step
+        self.engine = self.stepper.engine_for(self.u)
+        if self.engine == "torch":
+            self.engine += f" ({resolve(pde.grid.fft_backend, pde.grid.ndim)} FFT)"
         self.grid = pde.grid
         self.field = self.u[:, :1].clone()
 
@@ -189,7 +193,7 @@ def worker(code: str) -> None:
         ident = (req["case"], req["dtype"], req.get("fft", ""), req.get("engine", ""))
         try:
             if ident not in cases:
-                fft, engine = ident[2] or "torch", ident[3] or "auto"
+                fft, engine = ident[2] or "auto", ident[3] or "auto"
                 cases[ident] = WORKERS[code](*ident[:2], req["threads"], fft, engine)
             case = cases[ident]
             if hasattr(case, "_warm"):
@@ -272,7 +276,7 @@ def compare(
     threads: int,
     repeats: int,
     target_s: float,
-    fft: str = "torch",
+    fft: str = "auto",
     clock: str = "wall",
     engine: str = "auto",
 ) -> dict:
@@ -329,8 +333,8 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--pdesurr-fft",
-        default="torch",
-        choices=("torch", "ducc0"),
+        default="auto",
+        choices=("auto", "torch", "ducc0"),
         help="pdesurr's FFT backend (pdesurr.spectral.fft)",
     )
     p.add_argument(

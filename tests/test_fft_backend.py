@@ -48,3 +48,32 @@ def test_grid_backend_is_checked_and_not_part_of_identity():
     with pytest.raises(ValueError, match="unknown FFT backend 'fftw'"):
         Grid((16,), (1.0,), fft_backend="fftw")
     assert Grid((16,), (1.0,), fft_backend="ducc0") == Grid((16,), (1.0,))
+
+
+@pytest.mark.parametrize(
+    "vendor, two_d", [("AuthenticAMD", "ducc0"), ("GenuineIntel", "torch"), ("", "torch")]
+)
+def test_auto_takes_ducc0_for_2d_off_intel_cpus_only(monkeypatch, vendor, two_d):
+    monkeypatch.setattr(fft_mod, "cpu_vendor", lambda: vendor)
+    assert fft_mod.resolve("auto", 2) == two_d
+    assert fft_mod.resolve("auto", 1) == "torch"  # 1D: ducc0 was no faster
+    assert fft_mod.resolve("torch", 2) == "torch" and fft_mod.resolve("ducc0", 1) == "ducc0"
+    monkeypatch.setattr(fft_mod, "ducc0", None)
+    assert fft_mod.resolve("auto", 2) == "torch"  # not installed
+
+
+def test_the_grid_default_is_auto_and_agrees_with_torch(monkeypatch):
+    from pdesurr.solvers import NavierStokes2D, Stepper
+
+    monkeypatch.setattr(fft_mod, "cpu_vendor", lambda: "AuthenticAMD")
+    pde = NavierStokes2D(32, viscosity=1e-3)
+    assert pde.grid.fft_backend == "auto"
+    u0 = pde.initial_condition("random", 2, torch.Generator().manual_seed(1))
+    # the NS work array takes the layout of the backend auto resolves to (contiguous here)
+    work = fft_mod.inverse_workspace((2, 3, 32, 17), torch.complex128, "cpu", "auto")
+    assert work.is_contiguous()
+    auto = Stepper(pde, "etdrk4", 0.01).step(u0, 50)
+    monkeypatch.setattr(fft_mod, "cpu_vendor", lambda: "GenuineIntel")
+    assert not fft_mod.inverse_workspace((2, 3, 32, 17), torch.complex128, "cpu").is_contiguous()
+    plain = Stepper(pde, "etdrk4", 0.01).step(u0, 50)
+    assert float((auto - plain).abs().max()) < 1e-12 * float(plain.abs().max())

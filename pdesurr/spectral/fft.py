@@ -17,12 +17,17 @@ Backends:
   float32/float64 tensors that need no gradient, through zero-copy numpy views (the
   output is allocated by torch and handed to ducc0 as ``out``); CUDA tensors and
   tensors that require grad still go through ``torch.fft``. Optional
-  (``pip install ducc0``).
-
-The default is ``"torch"``, chosen by measurement: on this project's 2-core machines
-(torch 2.13 CPU wheel, MKL FFTs) ducc0's transform pair was 0.8-1.3x torch's time and the
-solver steps 1.03-1.27x slower with ducc0 (``benchmarks/peers.py --pdesurr-fft``), so it
-is offered for machines where it wins, not imposed.
+  (``pip install ducc0``, or the ``fast`` extra).
+* ``"auto"`` (the default of :class:`~pdesurr.spectral.Grid`): ``"ducc0"`` for 2D
+  transforms on a CPU whose vendor is not Intel (``vendor_id`` in ``/proc/cpuinfo``) when
+  ducc0 is installed, ``"torch"`` otherwise. Chosen by measurement: on this project's
+  AMD EPYC machine of 2026-12-02 (torch 2.13 CPU wheel, MKL FFTs, which Intel tunes for
+  its own CPUs) ducc0 made the 2D solver steps faster, NS 2D 0.76-0.94 and QG 0.87-0.96
+  of the torch step's time, and 1D no faster (KS batch 64 1.04); earlier sessions'
+  machines (vendor not recorded) measured the steps 1.03-1.27x slower with ducc0, so
+  torch stays where MKL is at home. ``benchmarks/diagnostics.py --parts fft-backends``
+  prints both, interleaved, for the machine at hand. A rule of the machine, not a timing
+  taken at run time, so a run's results do not depend on the moment's load.
 
 ducc0 uses ``torch.get_num_threads()`` threads, so the thread policy of the CLI
 (``--threads``) governs both libraries. The two backends agree to round-off
@@ -31,6 +36,8 @@ ducc0 uses ``torch.get_num_threads()`` threads, so the thread policy of the CLI
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 try:  # an optional speed-up: pdesurr works without it
@@ -38,7 +45,7 @@ try:  # an optional speed-up: pdesurr works without it
 except ImportError:  # pragma: no cover - exercised where ducc0 is absent
     ducc0 = None
 
-BACKENDS = ("torch", "ducc0")
+BACKENDS = ("auto", "torch", "ducc0")
 _REAL = (torch.float32, torch.float64)
 _COMPLEX = (torch.complex64, torch.complex128)
 
@@ -51,8 +58,30 @@ def check_backend(name: str) -> str:
     return name
 
 
-def _use_ducc0(x: torch.Tensor, backend: str, dtypes: tuple) -> bool:
-    if backend != "ducc0":
+@functools.cache
+def cpu_vendor() -> str:
+    """The CPU's ``vendor_id`` (``"GenuineIntel"``, ``"AuthenticAMD"``...), ``""`` if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def resolve(backend: str, ndim: int) -> str:
+    """The backend that ``backend`` means for ``ndim``-dimensional transforms."""
+    if backend != "auto":
+        return backend
+    if ndim == 2 and ducc0 is not None and cpu_vendor() not in ("GenuineIntel", ""):
+        return "ducc0"
+    return "torch"
+
+
+def _use_ducc0(x: torch.Tensor, backend: str, dtypes: tuple, ndim: int) -> bool:
+    if resolve(backend, ndim) != "ducc0":
         return False
     # CUDA tensors and autograd fall back to torch.fft, as documented
     return x.device.type == "cpu" and x.dtype in dtypes and not x.requires_grad
@@ -61,10 +90,10 @@ def _use_ducc0(x: torch.Tensor, backend: str, dtypes: tuple) -> bool:
 def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
     """Forward real FFT of ``u`` over its last ``ndim`` axes: ``(..., *S) -> (..., *S')``
     with ``S'[-1] = S[-1] // 2 + 1``."""
-    if ndim == 1 and not _use_ducc0(u, backend, _REAL):
+    if ndim == 1 and not _use_ducc0(u, backend, _REAL, 1):
         return torch.fft.rfft(u)  # the 1D call dispatches faster (~1 us, small KS batches)
     axes = tuple(range(-ndim, 0))
-    if not _use_ducc0(u, backend, _REAL):
+    if not _use_ducc0(u, backend, _REAL, ndim):
         return torch.fft.rfftn(u, dim=axes)
     u = u.resolve_neg().contiguous()
     shape = (*u.shape[:-1], u.shape[-1] // 2 + 1)
@@ -78,11 +107,11 @@ def rfftn(u: torch.Tensor, ndim: int, backend: str = "torch") -> torch.Tensor:
 def irfftn(u_hat: torch.Tensor, shape: tuple[int, ...], backend: str = "torch") -> torch.Tensor:
     """Inverse of :func:`rfftn`: ``(..., *S') -> (..., *shape)`` (real)."""
     ndim = len(shape)
-    if ndim == 1 and not _use_ducc0(u_hat, backend, _COMPLEX):
+    if ndim == 1 and not _use_ducc0(u_hat, backend, _COMPLEX, 1):
         return torch.fft.irfft(u_hat, n=shape[0])
     axes = tuple(range(-ndim, 0))
     spectral = (*shape[:-1], shape[-1] // 2 + 1)
-    if not _use_ducc0(u_hat, backend, _COMPLEX) or tuple(u_hat.shape[-ndim:]) != spectral:
+    if not _use_ducc0(u_hat, backend, _COMPLEX, ndim) or tuple(u_hat.shape[-ndim:]) != spectral:
         return torch.fft.irfftn(u_hat, s=shape, dim=axes)  # torch pads or crops other shapes
     u_hat = u_hat.resolve_conj().resolve_neg().contiguous()
     real = torch.float64 if u_hat.dtype == torch.complex128 else torch.float32
@@ -115,7 +144,8 @@ def inverse_workspace(
     ducc0, 1D) the usual contiguous layout.
     """
     device = torch.device(device)
-    if len(shape) >= 2 and device.type == "cpu" and backend == "torch":
+    torch_fft = resolve(backend, 2) == "torch"
+    if len(shape) >= 2 and device.type == "cpu" and torch_fft:
         return torch.empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype, device=device).mT
     return torch.empty(shape, dtype=dtype, device=device)
 

@@ -42,7 +42,7 @@ class Grid:
         shape: points per axis, ``(N,)`` or ``(Ny, Nx)``; each even.
         length: domain length per axis, same order as ``shape``.
         offset: position of point 0 in units of the spacing (0 or 0.5).
-        fft_backend: ``"torch"`` (default) or ``"ducc0"`` (CPU only, optional package);
+        fft_backend: ``"auto"`` (default), ``"torch"`` or ``"ducc0"`` (CPU only, optional);
             see :mod:`pdesurr.spectral.fft`. Results agree to round-off, so the backend is
             not part of the grid's identity.
     """
@@ -50,7 +50,7 @@ class Grid:
     shape: tuple[int, ...]
     length: tuple[float, ...]
     offset: float = 0.0
-    fft_backend: str = field(default="torch", compare=False)
+    fft_backend: str = field(default="auto", compare=False)
 
     def __post_init__(self) -> None:
         if len(self.shape) not in (1, 2) or len(self.length) != len(self.shape):
