@@ -41,7 +41,11 @@ def cole_hopf(x, t, nu, offset=2.0):
     return 2 * nu * torch.sin(x) * d / (offset + torch.cos(x) * d)
 
 
-def test_burgers_matches_cole_hopf_with_fourth_order_in_time():
+@pytest.mark.parametrize("engine", ["torch", "numba"])  # numba: the compiled ETDRK4 loop
+def test_burgers_matches_cole_hopf_with_fourth_order_in_time(engine):
+    if engine == "numba":
+        pytest.importorskip("numba")
+        pytest.importorskip("rocket_fft")
     nu = 0.5
     pde = Burgers(resolution=64, viscosity=nu)
     u0 = pde.initial_condition("cole_hopf", 1)
@@ -49,7 +53,9 @@ def test_burgers_matches_cole_hopf_with_fourth_order_in_time():
     exact = cole_hopf(pde.x(), 1.0, nu)
     dts, errors = [0.2, 0.1, 0.05], []
     for dt in dts:
-        u = Stepper(pde, "etdrk4", dt).step(u0, round(1.0 / dt))
+        stepper = Stepper(pde, "etdrk4", dt, engine=engine)
+        assert stepper.engine_for(u0) == engine
+        u = stepper.step(u0, round(1.0 / dt))
         errors.append(float((u[0, 0] - exact).abs().max()))
     # ETDRK4 is fourth order; spatial error ~ 0.27^21 ~ 1e-12 is far below these
     assert 3.5 < fitted_order(errors, dts) < 4.6, errors
