@@ -16,23 +16,26 @@ folded into the ETDRK4 coefficients (:class:`~pdesurr.solvers.integrators.ETDRK4
 pocketfft (through ``rocket-fft``). Why: at a small batch an eager torch step is ~23
 operations on 129 complex numbers each, and their cost is dispatch, not arithmetic: eight
 ``torch.fft`` calls of 256 points take 5-6 µs each, more than exponax's whole ETDRK4 step
-under ``jax.jit`` (~23 µs, ``benchmarks/peers.py``); compiled, one step of the same batch
-is ~7-9 µs. At large batches the arithmetic dominates and torch's batched MKL transforms
-win, hence the rule of :func:`compiled_stepper`.
+under ``jax.jit`` (23-30 µs, ``benchmarks/peers.py``); compiled, one step of the same
+batch is 7-9 µs (8.6 against torch's 68.6 µs in one run of ``benchmarks/diagnostics.py
+--parts engines``, 2026-12-02). The compiled loop costs ~8 µs per trajectory and step, so
+from ~16 trajectories on torch's batched transforms win, hence the rule of
+:func:`compiled_stepper`.
 
 Selection (``Stepper(..., engine=...)``):
 
 * ``"auto"`` (default): the compiled loop when it applies (CPU, float32/float64, ETDRK4,
   a 1D quadratic-advection term) and the batch holds at most :data:`AUTO_POINTS` grid
-  points (batch x channels x N; measured in ``benchmarks/peers.py --engines``), numba and
-  rocket-fft installed (``pip install pdesurr[fast]``); otherwise torch.
+  points (batch x channels x N; ``benchmarks/diagnostics.py --parts engines``), numba
+  and rocket-fft installed (``pip install pdesurr[fast]``); otherwise torch.
 * ``"torch"``: always the eager torch step (``torch.fft``).
-* ``"numba"``: the compiled loop whenever it applies; an error when numba is missing or
-  the system is not of this form.
+* ``"numba"``: the compiled loop at any batch size; an error naming the reason when
+  numba is missing, the system is not of this form or the state is not a CPU
+  float32/float64 one.
 
 Whatever the engine, a state that requires grad (autograd through a solver) takes the
-torch step, and CUDA tensors never take the compiled loop. The two agree to round-off
-(``tests/test_compiled.py``: the same trajectories to ~1e-13 in float64). The loop is
+torch step. The two agree to round-off (``tests/test_compiled.py``: KS trajectories to
+1e-11 relative after 400 chaotic steps in float64). The loop is
 serial and releases the GIL (``nogil``), so solver threads (the in-process online
 transport) run concurrently; numba caches the compiled code on disk (``cache=True``), so
 a process pays the ~2 s compilation once per dtype and machine.
@@ -46,6 +49,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from pdesurr.solvers.integrators.etdrk import ETDRK4
 
 ENGINES = ("auto", "torch", "numba")
 AUTO_POINTS = 2048  # batch x channels x N up to which "auto" compiles (8 KS trajectories of 256)
@@ -111,8 +116,6 @@ def check_engine(engine: str) -> str:
 def _inapplicable(integ, filt, shape: tuple[int, ...], dtype, device) -> str | None:
     """Why the compiled loop does not cover this integrator and these spectra (``shape``,
     complex ``dtype``, ``device``); ``None`` when it does."""
-    from pdesurr.solvers.integrators.etdrk import ETDRK4
-
     if type(integ) is not ETDRK4:
         return f"it covers ETDRK4 only, not {type(integ).__name__}"
     n = getattr(integ.nonlinear, "square_points", None)
