@@ -22,8 +22,9 @@ Backends:
   transforms on a CPU whose vendor is not Intel (``vendor_id`` in ``/proc/cpuinfo``) when
   ducc0 is installed, ``"torch"`` otherwise. Chosen by measurement: on this project's
   AMD EPYC machine of 2026-12-02 (torch 2.13 CPU wheel, MKL FFTs, which Intel tunes for
-  its own CPUs) ducc0 made the 2D solver steps faster, NS 2D 0.76-0.94 and QG 0.87-0.96
-  of the torch step's time, and 1D no faster (KS batch 64 1.04); earlier sessions'
+  its own CPUs) ducc0 made the 2D solver steps faster or equal, NS 2D 0.71-0.81 of the
+  torch step's time in float64 and 0.95-1.01 in float32, QG 0.77-1.09, and 1D slower
+  (KS batch 64 1.16-1.25; ``--parts fft-backends``, 01:29); earlier sessions'
   machines (vendor not recorded) measured the steps 1.03-1.27x slower with ducc0, so
   torch stays where MKL is at home. ``benchmarks/diagnostics.py --parts fft-backends``
   prints both, interleaved, for the machine at hand. A rule of the machine, not a timing
