@@ -184,3 +184,20 @@ def test_presets_choose_the_engine_and_name_a_bad_one():
     bad = r"integrator\.engine: 'numbaa' is not an engine.*did you mean 'numba'"
     with pytest.raises(ConfigError, match=bad):
         SolverConfig.load(preset, ['integrator.engine="numbaa"'])
+
+
+def test_a_batch_split_over_threads_is_bit_identical_to_one_block():
+    pde = KuramotoSivashinsky(128, length=[50.0, 55.0, 60.0, 65.0, 70.0])
+    u0 = ks_state(pde, 5)
+    stepper = Stepper(pde, "etdrk4", 0.05, engine="numba")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = stepper.step(u0, 60)
+        torch.set_num_threads(3)  # blocks of 1, 2 and 2 rows, each with its own lengths
+        split = stepper.step(u0, 60)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, split)
+    ref = Stepper(pde, "etdrk4", 0.05, engine="torch").step(u0, 60)
+    assert float((ref - split).abs().max()) < 1e-11 * float(ref.abs().max())
