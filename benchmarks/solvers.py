@@ -254,14 +254,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from pdesurr.spectral.fft import cpuinfo
+
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _cpu_busy_s() -> float | None:

@@ -60,16 +60,22 @@ def check_backend(name: str) -> str:
 
 
 @functools.cache
-def cpu_vendor() -> str:
-    """The CPU's ``vendor_id`` (``"GenuineIntel"``, ``"AuthenticAMD"``...), ``""`` if unknown."""
+def cpuinfo(field: str) -> str:
+    """The first ``field`` of ``/proc/cpuinfo`` (``"vendor_id"``, ``"model name"``), ``""``
+    where there is none."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor (``"GenuineIntel"``, ``"AuthenticAMD"``...), ``""`` if unknown."""
+    return cpuinfo("vendor_id")
 
 
 def resolve(backend: str, ndim: int) -> str:
