@@ -90,13 +90,11 @@ class Stepper:
     def engine_for(self, u: torch.Tensor) -> str:
         """How states like ``u`` are stepped: ``"numba"`` (the compiled loop) or
         ``"torch"``."""
-        compiled = self._prepared(u)[2]
-        grad = torch.is_grad_enabled() and u.requires_grad
-        return "torch" if compiled is None or grad else "numba"
+        return "torch" if _compiled_for(self._prepared(u), u) is None else "numba"
 
     def _advance_hat(self, u_hat, carry, prepared, n_steps: int):
-        integ, filt, compiled = prepared
-        if compiled is not None and not (torch.is_grad_enabled() and u_hat.requires_grad):
+        integ, filt, _ = prepared
+        if (compiled := _compiled_for(prepared, u_hat)) is not None:
             return compiled(u_hat, n_steps), carry  # one compiled loop (no carry: ETDRK4)
         # the stepper owns u_hat (a transform it made): steps and filter work in place
         for _ in range(n_steps):
@@ -177,6 +175,12 @@ class Stepper:
                 u_hat = grid.rfft(u)
                 carry = _mask_carry(carry, keep.reshape(-1, *([1] * (u_hat.ndim - 1))))
             yield u
+
+
+def _compiled_for(prepared, x: torch.Tensor):
+    """The prepared compiled loop, unless ``x`` needs autograd (the torch step then)."""
+    compiled = prepared[2]
+    return None if torch.is_grad_enabled() and x.requires_grad else compiled
 
 
 def _mask_carry(carry, keep: torch.Tensor):

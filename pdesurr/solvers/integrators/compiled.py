@@ -39,7 +39,7 @@ torch step. The two agree to round-off (``tests/test_compiled.py``: KS trajector
 (``nogil``): a batch of several trajectories is split into ``torch.get_num_threads()``
 blocks of rows stepped on that many threads (bit-identical to one block), and solver
 threads (the in-process online transport) run concurrently. numba caches the compiled
-code on disk (``cache=True``): the ~2 s compilation is paid once per dtype and machine.
+code on disk (``cache=True``): the 2-5 s compilation is paid once per dtype and machine.
 """
 
 from __future__ import annotations
@@ -116,6 +116,11 @@ def check_engine(engine: str) -> str:
     return engine
 
 
+def _coefficients(integ) -> list[torch.Tensor]:
+    """ETDRK4's coefficients in :func:`etdrk4_square`'s argument order."""
+    return [integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3]
+
+
 def _inapplicable(integ, filt, shape: tuple[int, ...], dtype, device) -> str | None:
     """Why the compiled loop does not cover this integrator and these spectra (``shape``,
     complex ``dtype``, ``device``); ``None`` when it does."""
@@ -128,8 +133,7 @@ def _inapplicable(integ, filt, shape: tuple[int, ...], dtype, device) -> str | N
         return f"it runs on CPU float32/float64 states, not {torch.device(device).type} {dtype}"
     if len(shape) != 3 or shape[-1] != n // 2 + 1:
         return f"spectra of shape (B, C, {n // 2 + 1}) expected, got {tuple(shape)}"
-    tensors = [integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3]
-    if any(t.requires_grad for t in tensors + ([] if filt is None else [filt])):
+    if any(t.requires_grad for t in _coefficients(integ) + ([] if filt is None else [filt])):
         return "its coefficients require grad"
     return None
 
@@ -142,11 +146,11 @@ class CompiledETDRK4:
         self.n = integ.nonlinear.square_points
         self.shape = tuple(shape)
         k = self.shape[-1]
-        coefs = [integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3]
+        coefs = _coefficients(integ)
         self.filtered = filt is not None
         coefs.append(filt if self.filtered else torch.ones(k))
         # one row when every coefficient is shared, else a row per trajectory and channel
-        shared = all(c.numel() == k for c in coefs)
+        self.shared = shared = all(c.numel() == k for c in coefs)
 
         def rows(c: torch.Tensor) -> torch.Tensor:
             c = c.to(dtype)
@@ -166,11 +170,10 @@ class CompiledETDRK4:
         # rows are independent trajectories: contiguous blocks of them on the threads torch
         # would use (the loop releases the GIL), the same values as one call
         bounds = [x.shape[0] * i // parts for i in range(parts + 1)]
-        shared = self._arrays[0].shape[0] == 1
 
         def block(i: int):
             lo, hi = bounds[i], bounds[i + 1]
-            coefs = self._arrays if shared else [c[lo:hi] for c in self._arrays]
+            coefs = self._arrays if self.shared else [c[lo:hi] for c in self._arrays]
             return _compiled()(x[lo:hi], n_steps, self.n, *coefs, self.filtered)
 
         out = np.concatenate(list(_pool(parts, os.getpid()).map(block, range(parts))))
