@@ -1,7 +1,7 @@
 """Micro-measurements behind the README's explanations of the speed targets that are missed.
 
     python benchmarks/diagnostics.py [--parts fft ns-profile memcpy ks-numpy recv-cache engines
-                                      fft-backends]
+                                      fft-backends fused]
 
 Each part prints medians of interleaved repeats, in one process, on the cores it is given
 (run under ``taskset -c 0`` with ``OMP_NUM_THREADS=1`` for the one-core figures):
@@ -10,8 +10,11 @@ Each part prints medians of interleaved repeats, in one process, on the cores it
   fluxes): the inverse against the forward, one call against one call per field
   (``out=``), on the layout the NS solver writes (``fft.inverse_workspace``), and ducc0's
   inverse when it is installed. Why NS 256² float64 stayed near 1 before that layout.
-* ``ns-profile``: torch.profiler's shares of an NS 256² float64 ETDRK4 step: the copies
-  ``torch.fft.irfftn`` makes of its input show as ``aten::copy_``.
+* ``ns-profile``: torch.profiler's shares of an NS 256² float64 ETDRK4 torch step (with
+  torch FFTs the copies ``torch.fft.irfftn`` makes of its input show as ``aten::copy_``;
+  with ducc0's, under the ``"auto"`` backend on AMD, the transforms are not torch
+  operations), and the time its torch operations take per step: the element-wise work
+  the fused NS engine removes.
 * ``memcpy``: a 1 MiB copy (a bundle of 15 samples of 128²) with 1, 6 and 64 buffers in
   rotation, i.e. hot and cold data. Why the 128² stream cannot reach half the bare loop.
 * ``ks-numpy``: the KS ETDRK4 step for N = 256, batch 1, written in NumPy with the same
@@ -24,12 +27,15 @@ Each part prints medians of interleaved repeats, in one process, on the cores it
   work costs more per sample than the same calls in isolation.
 * ``engines``: the KS ETDRK4 step (N = 256, L = 64, dt = 0.05) of the eager torch step
   against the compiled loop (``Stepper(..., engine="torch" | "numba")``,
-  :mod:`pdesurr.solvers.integrators.compiled`) for batches 1 to 128, float64 and float32:
-  where ``engine="auto"`` switches (``compiled.AUTO_POINTS``).
+  :mod:`pdesurr.solvers.integrators.compiled`) for batches 1 to 128, float64 and float32.
 * ``fft-backends``: solver steps with the grid's FFT backend ``"torch"`` against
   ``"ducc0"`` (NS 2D 128² and 256² in float64 and float32, QG 64² and 128², KS N = 256
   batch 64 through the torch step), and what ``"auto"`` picks on this CPU
   (:func:`pdesurr.spectral.fft.resolve`).
+* ``fused``: the torch step against the fused 2D engines (NS 2D ETDRK4,
+  :mod:`~pdesurr.solvers.integrators.compiled_vorticity`; QG AB3,
+  :mod:`~pdesurr.solvers.integrators.compiled_layers`), 128²/256² and 64²/128², float64
+  and float32.
 """
 
 from __future__ import annotations
@@ -101,15 +107,20 @@ def ns_profile_part() -> None:
     from pdesurr.solvers import NavierStokes2D, Stepper
 
     pde = NavierStokes2D(256, viscosity=1e-3, drag=0.1)
-    stepper = Stepper(pde, "etdrk4", dt=0.5 * (2 * np.pi / 256) / 7.0)
+    stepper = Stepper(pde, "etdrk4", dt=0.5 * (2 * np.pi / 256) / 7.0, engine="torch")
     u = stepper.step(torch.randn(1, 1, 256, 256, dtype=torch.float64), 20)
+    t0 = time.perf_counter()
+    stepper.step(u, 50)
+    step_ms = (time.perf_counter() - t0) / 50 * 1e3
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         stepper.step(u, 50)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:5]
     line = ", ".join(f"{e.key} {100 * e.self_cpu_time_total / total:.0f} %" for e in top)
-    print(f"NS 256² float64 ETDRK4, 50 steps, share of CPU time: {line}")
+    print(f"NS 256² float64 ETDRK4 torch step, 50 steps, shares of its torch operations: {line}")
+    # the FFTs (ducc0 under the "auto" backend) are not torch operations: the rest of a step
+    print(f"torch operations {total / 50 / 1e3:.2f} ms of a {step_ms:.2f} ms step (unprofiled)")
 
 
 def memcpy_part() -> None:
@@ -217,11 +228,9 @@ def recv_cache_part() -> None:
 
 def engines_part() -> None:
     from pdesurr.solvers import KuramotoSivashinsky, Stepper
-    from pdesurr.solvers.integrators import compiled
 
     pde = KuramotoSivashinsky(256, length=64.0)
-    limit = compiled.AUTO_POINTS
-    print(f"KS N = 256 ETDRK4 µs/step, torch step vs compiled loop (auto: <= {limit} points)")
+    print("KS N = 256 ETDRK4 µs/step, torch step vs compiled loop")
     print("| dtype | batch | torch | compiled | compiled / torch |\n|---|---|---|---|---|")
     for dtype in (torch.float64, torch.float32):
         for batch in (1, 4, 8, 16, 32, 64, 128):
@@ -234,28 +243,38 @@ def engines_part() -> None:
             cases = {e: (lambda s=s, u=u, n=steps: s.step(u, n)) for e, s in steppers.items()}
             res = median_us(cases, 1, rounds=7)
             t, c = res["torch"] / steps, res["numba"] / steps
-            print(f"| {str(dtype)[6:]} | {batch} | {t:.1f} | {c:.1f} | {c / t:.2f} |")
+            print(f"| {str(dtype)[6:]} | {batch} | {t:.1f} | {c:.1f} | {c / t:.2f} |", flush=True)
 
 
-def _backend_steppers(case: str, dtype):
-    import dataclasses
-
+def _case_stepper(case: str, engine: str = "torch"):
+    """The solver of a benchmark case (``ns128``, ``qg64``, ``ks64``...), its stepper under
+    ``engine`` and an initial state."""
     from pdesurr.solvers import KuramotoSivashinsky, NavierStokes2D, QuasiGeostrophic, Stepper
 
     gen = torch.Generator().manual_seed(0)
     if case.startswith("ns"):
         n = int(case[2:])
         pde = NavierStokes2D(n, viscosity=1e-3, drag=0.1)
-        stepper, u = Stepper(pde, "etdrk4", 0.5 * (2 * np.pi / n) / 7), None
+        stepper = Stepper(pde, "etdrk4", 0.5 * (2 * np.pi / n) / 7, engine=engine)
         u = pde.initial_condition("random", 1, gen)
     elif case.startswith("qg"):
         pde = QuasiGeostrophic(nx=int(case[2:]))
-        stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler")
+        stepper = Stepper(pde, "ab3", dt=7200.0, startup="euler", engine=engine)
         u = pde.initial_condition("pyqg_default", 1, gen)
     else:
         pde = KuramotoSivashinsky(256, length=64.0)
         stepper = Stepper(pde, "etdrk4", dt=0.05, engine="torch")
         u = pde.initial_condition("random_sines", 64, gen)
+    return pde, stepper, u
+
+
+def _backend_steppers(case: str, dtype):
+    """The torch step of ``case`` with the grid's FFT backend ``"torch"`` and ``"ducc0"``."""
+    import dataclasses
+
+    from pdesurr.solvers import Stepper
+
+    pde, stepper, u = _case_stepper(case)
     out = {}
     for backend in ("torch", "ducc0"):
         pde.grid = dataclasses.replace(pde.grid, fft_backend=backend)
@@ -304,6 +323,25 @@ def fft_backends_part() -> None:
         )
 
 
+def fused_part() -> None:
+    """The torch step against the fused 2D engines (``engine="numba"``), float64 and
+    float32, in one process, interleaved."""
+    print("ms per step, torch step vs fused engine, interleaved medians")
+    print("| case | dtype | torch | fused | fused / torch |\n|---|---|---|---|---|")
+    for case in ("ns128", "ns256", "qg64", "qg128"):
+        for dtype in (torch.float64, torch.float32):
+            runs = {}
+            for engine in ("torch", "numba"):
+                _, stepper, u = _case_stepper(case, engine)
+                u = stepper.step(u.to(dtype), 5)  # coefficients, compilation (or its cache)
+                runs[engine] = (stepper, u)
+            steps = {"ns128": 20, "ns256": 5, "qg64": 100, "qg128": 30}[case]
+            calls = {e: (lambda s=s, u=u, n=steps: s.step(u, n)) for e, (s, u) in runs.items()}
+            res = median_us(calls, 1, rounds=7)
+            t, f = res["torch"] / steps / 1e3, res["numba"] / steps / 1e3
+            print(f"| {case} | {str(dtype)[6:]} | {t:.3f} | {f:.3f} | {f / t:.2f} |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -320,6 +358,7 @@ def main() -> None:
         "recv-cache": recv_cache_part,
         "engines": engines_part,
         "fft-backends": fft_backends_part,
+        "fused": fused_part,
     }
     for name in args.parts:
         parts[name]()

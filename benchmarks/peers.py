@@ -84,7 +84,7 @@ class PdesurrCase:
         from pdesurr.spectral.fft import resolve
 
         # what "auto" chose: the engine, and the FFT backend of the torch step
-        self.engine = self.stepper.engine_for(self.u)
+        self.engine = self.stepper.engine_details(self.u)
         if self.engine == "torch":
             self.engine += f" ({resolve(pde.grid.fft_backend, pde.grid.ndim)} FFT)"
         self.grid = pde.grid

@@ -24,8 +24,11 @@ def ks_state(pde, batch, dtype=torch.float64, seed=0):
 @pytest.mark.parametrize(
     "length", [64.0, [58.0, 64.0, 70.5]], ids=["shared length", "length per trajectory"]
 )
-def test_ks_trajectories_equal_the_torch_step_to_round_off(length):
-    # 400 steps of dt 0.05 (t = 20): chaotic KS amplifies round-off by ~e^(0.1 t) only
+@pytest.mark.parametrize("threads", [1, 3], ids=["3 rows at once", "one row a thread"])
+def test_ks_trajectories_equal_the_torch_step_to_round_off(length, threads, monkeypatch):
+    # 400 steps of dt 0.05 (t = 20): chaotic KS amplifies round-off by ~e^(0.1 t) only;
+    # one thread steps the 3 rows together, three threads one row each (the 1D path)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
     pde = KuramotoSivashinsky(256, length=length)
     u0 = ks_state(pde, 3)
     ref = Stepper(pde, "etdrk4", 0.05, engine="torch")
@@ -39,9 +42,11 @@ def test_ks_trajectories_equal_the_torch_step_to_round_off(length):
     assert float((a[-1] - a[0]).abs().max()) > 0.5
 
 
-def test_float32_agrees_with_the_torch_step_and_stays_float32():
+@pytest.mark.parametrize("batch", [1, 2])
+def test_float32_agrees_with_the_torch_step_and_stays_float32(batch, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     pde = KuramotoSivashinsky(128, length=32 * math.pi)
-    u0 = ks_state(pde, 2, torch.float32)
+    u0 = ks_state(pde, batch, torch.float32)
     a = Stepper(pde, "etdrk4", 0.25, engine="torch").step(u0, 40)
     b = Stepper(pde, "etdrk4", 0.25, engine="numba").step(u0, 40)
     assert b.dtype == torch.float32
@@ -58,9 +63,11 @@ class FilteredBurgers(Burgers):
         return dataclasses.replace(system, filter=filt)
 
 
-def test_a_spectral_filter_is_applied_after_every_step():
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_spectral_filter_is_applied_after_every_step(batch, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     pde = FilteredBurgers(resolution=64, viscosity=0.02)
-    u0 = pde.initial_condition("sine", 2, amplitude=1.5)
+    u0 = pde.initial_condition("sine", batch, amplitude=1.5)
     a = Stepper(pde, "etdrk4", 0.01, engine="torch").step(u0, 50)
     b = Stepper(pde, "etdrk4", 0.01, engine="numba").step(u0, 50)
     plain = Stepper(Burgers(resolution=64, viscosity=0.02), "etdrk4", 0.01).step(u0, 50)
@@ -68,16 +75,14 @@ def test_a_spectral_filter_is_applied_after_every_step():
     assert float((a - plain).abs().max()) > 1e-6  # the filter changed the result
 
 
-def test_auto_compiles_small_cpu_batches_only():
+def test_auto_compiles_cpu_batches_of_any_size():
     pde = KuramotoSivashinsky(256)
     stepper = Stepper(pde, "etdrk4", 0.05)
-    limit = compiled.AUTO_POINTS // 256
-    assert stepper.engine_for(ks_state(pde, 1)) == "numba"
-    assert stepper.engine_for(ks_state(pde, limit)) == "numba"
-    assert stepper.engine_for(ks_state(pde, limit + 1)) == "torch"
+    for batch in (1, 8, 200):
+        assert stepper.engine_details(ks_state(pde, batch)) == "numba compiled loop"
     # other integrators and other nonlinear terms keep the torch step
     assert Stepper(pde, "etdrk2", 0.05).engine_for(ks_state(pde, 1)) == "torch"
-    ns = NavierStokes2D(16)
+    ns = NavierStokes2D(16, dealias=False)  # no declared form (QG neither)
     assert Stepper(ns, "etdrk4", 0.01).engine_for(ns.initial_condition("random", 1)) == "torch"
 
 
@@ -95,8 +100,8 @@ def test_engine_errors_name_the_value_and_the_reason():
         Stepper(pde, "etdrk4", 0.05, engine="jax")
     with pytest.raises(ValueError, match="covers ETDRK4 only, not RK4"):
         Stepper(pde, "rk4", 0.01, engine="numba").step(ks_state(pde, 1), 1)
-    ns = NavierStokes2D(16)
-    with pytest.raises(ValueError, match="not 1D quadratic advection"):
+    ns = NavierStokes2D(16, dealias=False)
+    with pytest.raises(ValueError, match="neither 1D quadratic advection"):
         Stepper(ns, "etdrk4", 0.01, engine="numba").step(ns.initial_condition("random", 1), 1)
 
 
@@ -186,7 +191,7 @@ def test_presets_choose_the_engine_and_name_a_bad_one():
         SolverConfig.load(preset, ['integrator.engine="numbaa"'])
 
 
-def test_a_batch_split_over_threads_is_bit_identical_to_one_block():
+def test_a_batch_split_over_threads_equals_one_block():
     pde = KuramotoSivashinsky(128, length=[50.0, 55.0, 60.0, 65.0, 70.0])
     u0 = ks_state(pde, 5)
     stepper = Stepper(pde, "etdrk4", 0.05, engine="numba")
@@ -198,6 +203,20 @@ def test_a_batch_split_over_threads_is_bit_identical_to_one_block():
         split = stepper.step(u0, 60)
     finally:
         torch.set_num_threads(threads)
-    assert torch.equal(one, split)
+    # not bitwise: pocketfft vectorises across the rows of a call, so how many share one
+    # changes the rounding
+    assert float((one - split).abs().max()) < 1e-13 * float(one.abs().max())
     ref = Stepper(pde, "etdrk4", 0.05, engine="torch").step(u0, 60)
     assert float((ref - split).abs().max()) < 1e-11 * float(ref.abs().max())
+
+
+def test_the_uncompiled_source_steps_several_rows_alike(monkeypatch):
+    # several rows at once: stage_square's loops, run as Python, give the compiled result
+    pde = KuramotoSivashinsky(64, length=[20.0, 22.0])
+    u0 = ks_state(pde, 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    fast = Stepper(pde, "etdrk4", 0.05, engine="numba").step(u0, 5)
+    monkeypatch.setattr(compiled, "_compiled", lambda: compiled.etdrk4_square)
+    monkeypatch.setattr(compiled, "_stage", compiled.stage_square)
+    slow = Stepper(pde, "etdrk4", 0.05, engine="numba").step(u0, 5)
+    assert float((fast - slow).abs().max()) < 1e-13 * float(fast.abs().max())

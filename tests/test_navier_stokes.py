@@ -7,6 +7,10 @@ import torch
 
 from pdesurr.solvers import DivergenceError, NavierStokes2D, Stepper
 
+# every test for the torch step and for what "auto" picks (compiled_vorticity.py's fused
+# step for ETDRK4 on dealiased states)
+pytestmark = pytest.mark.usefixtures("step_engine")
+
 
 def test_taylor_green_decays_exactly():
     nu = 0.01

@@ -17,6 +17,9 @@ import torch
 
 from pdesurr.solvers import QuasiGeostrophic, Stepper
 
+# every test for the torch step and for what "auto" picks (compiled_layers.py's fused AB3)
+pytestmark = pytest.mark.usefixtures("step_engine")
+
 PARAMS = [
     {},  # pyqg's defaults
     {"delta": 1.0, "rd": 25000.0, "U1": 0.05, "U2": -0.01, "beta": 1e-11},

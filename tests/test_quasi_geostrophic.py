@@ -8,6 +8,9 @@ import torch
 
 from pdesurr.solvers import QuasiGeostrophic, Stepper
 
+# every test for the torch step and for what "auto" picks (compiled_layers.py's fused AB3)
+pytestmark = pytest.mark.usefixtures("step_engine")
+
 
 @pytest.mark.parametrize("mode", [(2, 0), (4, 0), (6, 2), (3, 3), (10, 0)])
 def test_baroclinic_growth_rate_matches_linear_theory(mode):
@@ -133,3 +136,22 @@ def test_default_run_is_finite_and_float32_works(gen):
 def test_bad_parameters_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         QuasiGeostrophic(**kwargs)
+
+
+def test_gradients_through_the_solver_match_finite_differences(gen):
+    # autograd through AB3 and the QG tendency (the in-place step and the work arrays are
+    # bypassed under autograd): <grad f, v> against a central difference of f
+    pde = QuasiGeostrophic(nx=16)
+    q = 1e-6 * torch.randn(1, 2, 16, 16, generator=gen, dtype=torch.float64)
+    v = 1e-6 * torch.randn(1, 2, 16, 16, generator=gen, dtype=torch.float64)
+    stepper = Stepper(pde, "ab3", 7200.0)
+
+    def f(x):
+        return (stepper.step(x, 8) ** 2).sum()
+
+    x = q.clone().requires_grad_(True)
+    f(x).backward()
+    eps = 1e-3
+    with torch.no_grad():
+        fd = (f(q + eps * v) - f(q - eps * v)) / (2 * eps)
+    assert float((x.grad * v).sum()) == pytest.approx(float(fd), rel=1e-6)

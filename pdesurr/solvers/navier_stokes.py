@@ -16,7 +16,11 @@ axis, as pyqg and most plotting do. In Fourier space, ``L = -nu |k|^2 - alpha`` 
 the advection in flux form (``div u = 0``), products computed on the grid and filtered by
 the 2/3 rule ``P`` (:func:`pdesurr.spectral.dealias_mask`; applied to the product, with
 the state kept inside the mask). One evaluation of ``N`` costs 3 inverse and 2 forward 2D
-real FFTs (batched in one call each), so ETDRK4 spends 20 FFTs per step.
+real FFTs (batched in one call each), so ETDRK4 spends 20 FFTs per step. ``nonlinear``
+below is the definition, run by the torch step (CUDA, autograd, other integrators); with
+the 2/3 rule the system also declares its form (``VorticityAdvection``), from which
+:mod:`pdesurr.solvers.integrators.compiled_vorticity` steps dealiased CPU states with
+fused kernels and pruned transforms (the same trajectories to round-off).
 
 Symbols: ``viscosity = nu``, ``drag = alpha`` (linear drag on omega), forcing
 ``"kolmogorov"``: the velocity forcing ``(A sin(k_f y), 0)``, i.e. ``f = -A k_f cos(k_f y)``
@@ -41,7 +45,7 @@ import math
 import torch
 
 from pdesurr.solvers.pde import PDE, ParameterError, batched, check, per_sample, real_dtype
-from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.solvers.system import Field, SpectralSystem, VorticityAdvection
 from pdesurr.spectral import (
     Grid,
     dealias_mask,
@@ -173,7 +177,19 @@ class NavierStokes2D(PDE):
             adv = flux[:, :1] + flux[:, 1:]
             return adv if f_hat is None else f_hat + adv
 
-        return SpectralSystem(linear=linear, nonlinear=nonlinear)
+        form = None
+        if mask is not None:  # what the fused CPU step needs (compiled_vorticity.py)
+            ny, nx = grid.shape
+            form = VorticityAdvection(
+                shape=(ny, nx),
+                kx=dx.imag.reshape(-1),
+                ky=dy.imag.reshape(-1),
+                inv_k2=inv_k2,
+                rows=(ny - 1) // 3,  # dealias_mask's 2/3 rule
+                cols=(nx - 1) // 3 + 1,
+                forcing=f_hat,
+            )
+        return SpectralSystem(linear=linear, nonlinear=nonlinear, advection=form)
 
     # --- diagnostics -----------------------------------------------------------------
     def velocity(self, omega: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,11 @@ size, m), ``nx``, ``ny``, ``beta`` (1/(m s)), ``rd`` (deformation radius, m), ``
 goes in the ``[integrator]`` table. Simplified relative to pyqg: uniform (scalar) mean
 flows ``U1``, ``U2``; no parameterizations; no diagnostics accumulation.
 
+``nonlinear`` in :meth:`QuasiGeostrophic.system` is the definition (the torch step: CUDA,
+autograd, other integrators); the system also declares it as a ``TwoLayerAdvection``, from
+which :mod:`pdesurr.solvers.integrators.compiled_layers` runs AB3 on CPU with fused
+kernels (the same trajectories to round-off).
+
 The linear stability matrix :meth:`linear_matrix` gives the Phillips model's
 baroclinic-instability growth rates that the tests check the solver against.
 """
@@ -37,7 +42,7 @@ import math
 import torch
 
 from pdesurr.solvers.pde import PDE, check, real_dtype
-from pdesurr.solvers.system import Field, SpectralSystem
+from pdesurr.solvers.system import Field, SpectralSystem, TwoLayerAdvection
 from pdesurr.spectral import Grid, energy_spectrum
 
 
@@ -189,8 +194,14 @@ class QuasiGeostrophic(PDE):
         def nonlinear(qh: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
             """``-(i k FFT((u + U) q) + i l FFT(v q)) + (r_ek kappa^2 delta_n2 - i k Q_y)
             psi_hat`` (the module docstring's equation), into ``out`` when given."""
-            ph, spec, prod = buffers(qh)
             q1, q2 = qh[:, :1], qh[:, 1:]
+            if torch.is_grad_enabled() and qh.requires_grad:  # out= records no gradient
+                ph = torch.cat([a00 * q1 + a01 * q2, a10 * q1 + a11 * q2], 1)
+                fields = grid.irfft(torch.cat([neg_il * ph, ik * ph, qh], 1))
+                u, v, q = fields[:, :2], fields[:, 2:4], fields[:, 4:]
+                flux = grid.rfft(torch.cat([(u + ubg) * q, v * q], 1))
+                return coef_ph * ph - ik * flux[:, :2] - il * flux[:, 2:]
+            ph, spec, prod = buffers(qh)
             torch.mul(q1, a00, out=ph[:, :1]).addcmul_(q2, a01)  # psi_hat = a q_hat
             torch.mul(q1, a10, out=ph[:, 1:]).addcmul_(q2, a11)
             torch.mul(ph, neg_il, out=spec[:, :2])  # u_hat = -i l psi_hat
@@ -205,7 +216,20 @@ class QuasiGeostrophic(PDE):
             return out.addcmul_(ik, flux[:, :2], value=-1).addcmul_(il, flux[:, 2:], value=-1)
 
         linear = torch.zeros(1, 1, 1, 1, dtype=rdt, device=device)
-        return SpectralSystem(linear=linear, nonlinear=nonlinear, filter=self.filter(device, rdt))
+        form = TwoLayerAdvection(  # what the fused CPU step needs (compiled_layers.py)
+            shape=grid.shape,
+            k=kk.reshape(-1),
+            l=ll.reshape(-1),
+            inversion=a,
+            psi_coefficient=coef_ph.reshape(2, *coef_ph.shape[-2:]),
+            mean_flow=(self.U1, self.U2),
+        )
+        return SpectralSystem(
+            linear=linear,
+            nonlinear=nonlinear,
+            filter=self.filter(device, rdt),
+            advection=form,
+        )
 
     def linear_matrix(self, k: float, l: float) -> torch.Tensor:
         """The 2x2 complex matrix ``A`` of the linearised dynamics ``d q_hat/dt = A q_hat``

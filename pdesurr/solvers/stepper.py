@@ -33,10 +33,14 @@ class Stepper:
             ``"ab3"``) or an integrator class.
         dt: time step, a positive float or a ``(B,)`` tensor (one per trajectory).
         engine: ``"auto"`` (default), ``"torch"`` or ``"numba"``: how the steps run, the
-            eager torch step or, for ETDRK4 on 1D quadratic advection (KS, Burgers), one
-            compiled loop (:mod:`pdesurr.solvers.integrators.compiled`; ``"auto"`` takes it
-            for small CPU batches, where it is several times faster). Same results to
-            round-off.
+            eager torch step or a compiled CPU engine where one covers the system: ETDRK4
+            on 1D quadratic advection (KS, Burgers) as one compiled loop
+            (:mod:`pdesurr.solvers.integrators.compiled`; ``"auto"`` takes it for small
+            batches), ETDRK4 on 2D vorticity advection (NS, dealiased states) and AB3 on
+            the two-layer QG model as fused kernels around ducc0 transforms
+            (:mod:`~pdesurr.solvers.integrators.compiled_vorticity`,
+            :mod:`~pdesurr.solvers.integrators.compiled_layers`; ``"auto"`` takes them on
+            CPU). Same results to round-off; autograd always takes the torch step.
         integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
     """
 
@@ -81,26 +85,32 @@ class Stepper:
             )
             shape = (*u.shape[:2], *self.pde.grid.spectral_shape)
             spectral = torch.complex64 if u.dtype == torch.float32 else torch.complex128
-            compiled = compiled_stepper(
-                self.engine, integ, system.filter, shape, spectral, u.device
-            )
+            compiled = compiled_stepper(self.engine, integ, system, shape, spectral, u.device)
             self._cache[key] = (integ, system.filter, compiled)
         return self._cache[key]
 
     def engine_for(self, u: torch.Tensor) -> str:
         """How states like ``u`` are stepped: ``"numba"`` (the compiled loop) or
         ``"torch"``."""
-        return "torch" if _compiled_for(self._prepared(u), u) is None else "numba"
+        return self.engine_details(u).split()[0]
+
+    def engine_details(self, u: torch.Tensor) -> str:
+        """:meth:`engine_for` with which compiled step: ``"numba row loop"``, ``"numba
+        batched loop"`` (KS, Burgers), ``"numba fused NS"``, ``"numba fused QG"``, or
+        ``"torch"``."""
+        prepared = self._prepared(u)
+        compiled = _compiled_for(prepared, self.pde.grid.rfft(u), self.engine)
+        return "torch" if compiled is None else f"numba {compiled.describe()}"
 
     def _advance_hat(self, u_hat, carry, prepared, n_steps: int):
         integ, filt, _ = prepared
-        if (compiled := _compiled_for(prepared, u_hat)) is not None:
-            return compiled(u_hat, n_steps), carry  # one compiled loop (no carry: ETDRK4)
-        # the stepper owns u_hat (a transform it made): steps and filter work in place
-        for _ in range(n_steps):
-            u_hat, carry = integ.step_(u_hat, carry)
-            if filt is not None:
-                u_hat.mul_(filt)
+        compiled = _compiled_for(prepared, u_hat, self.engine)
+        if compiled is None:
+            return _torch_steps(integ, filt, u_hat, carry, n_steps)
+        first = min(compiled.startup(carry), n_steps)  # a multistep start-up, in torch
+        u_hat, carry = _torch_steps(integ, filt, u_hat, carry, first)
+        if n_steps > first:
+            u_hat, carry = compiled.advance(u_hat, carry, n_steps - first)
         return u_hat, carry
 
     def step(self, u: torch.Tensor, n_steps: int = 1) -> torch.Tensor:
@@ -177,10 +187,31 @@ class Stepper:
             yield u
 
 
-def _compiled_for(prepared, x: torch.Tensor):
-    """The prepared compiled loop, unless ``x`` needs autograd (the torch step then)."""
+def _torch_steps(integ, filt, u_hat, carry, n_steps: int):
+    """``n_steps`` eager steps; the stepper owns ``u_hat`` (a transform it made), so the
+    steps and the filter work in place."""
+    for _ in range(n_steps):
+        u_hat, carry = integ.step_(u_hat, carry)
+        if filt is not None:
+            u_hat.mul_(filt)
+    return u_hat, carry
+
+
+def _compiled_for(prepared, x_hat: torch.Tensor, engine: str):
+    """The prepared compiled loop for the spectral state ``x_hat``, unless it needs
+    autograd or the loop does not take it (2D: modes outside the dealiasing mask): the
+    torch step then, or, under ``engine="numba"``, an error saying why."""
     compiled = prepared[2]
-    return None if torch.is_grad_enabled() and x.requires_grad else compiled
+    if compiled is None or (torch.is_grad_enabled() and x_hat.requires_grad):
+        return None
+    if not compiled.applies(x_hat):
+        if engine == "numba":
+            raise ValueError(
+                "engine 'numba' does not apply: the state has modes outside the 2/3 "
+                "dealiasing mask (more than round-off); dealias it or use engine='torch'"
+            )
+        return None
+    return compiled
 
 
 def _mask_carry(carry, keep: torch.Tensor):

@@ -10,6 +10,12 @@ A :class:`FactoredNonlinear` is a nonlinear term of the form ``N(u_hat) = D * M(
 with a fixed spectral multiplier ``D`` (e.g. ``-1/2 i k`` of ``-1/2 (u^2)_x``): an
 exponential integrator multiplies every ``N`` by a coefficient anyway, so it folds ``D``
 into its coefficients once and saves one multiply per stage.
+
+A :class:`VorticityAdvection` declares that ``nonlinear`` is 2D vorticity advection with
+the 2/3 rule, the form :mod:`pdesurr.solvers.integrators.compiled_vorticity` steps with
+fused kernels and pruned transforms; a :class:`TwoLayerAdvection`, pyqg's two-layer QG
+tendency (:mod:`pdesurr.solvers.integrators.compiled_layers`). ``nonlinear`` stays the
+definition, what every other path runs.
 """
 
 from __future__ import annotations
@@ -36,10 +42,41 @@ class FactoredNonlinear:
 
 
 @dataclass(frozen=True)
+class VorticityAdvection:
+    r"""``N(w_hat) = -P[i k_x FFT(u w) + i k_y FFT(v w)] + f_hat`` with
+    ``u_hat = i k_y w_hat / |k|^2``, ``v_hat = -i k_x w_hat / |k|^2`` on a ``shape = (Ny, Nx)``
+    grid, ``P`` keeping the modes ``|m_y| <= rows``, ``m_x < cols``."""
+
+    shape: tuple[int, int]
+    kx: torch.Tensor  #: ``(Kx,)`` real: ``d/dx`` is ``i kx`` (0 on the Nyquist column)
+    ky: torch.Tensor  #: ``(Ny,)`` real: ``d/dy`` is ``i ky`` (0 on the Nyquist row)
+    inv_k2: torch.Tensor  #: ``(Ny, Kx)``: ``1 / |k|^2``, 0 for the mean
+    rows: int
+    cols: int
+    forcing: torch.Tensor | None = None  #: ``f_hat``, ``(1 or B, 1, Ny, Kx)``
+
+
+@dataclass(frozen=True)
+class TwoLayerAdvection:
+    r"""``F_n = c_n psi_n - i k FFT((u_n + U_n) q_n) - i l FFT(v_n q_n)`` with
+    ``psi_n = sum_m a_nm q_m``, ``u_n = -i l psi_n``, ``v_n = i k psi_n`` (hats implied) on
+    a ``shape = (Ny, Nx)`` grid, no dealiasing."""
+
+    shape: tuple[int, int]
+    k: torch.Tensor  #: ``(Kx,)`` real x wavenumbers (Nyquist kept, as pyqg)
+    l: torch.Tensor  #: ``(Ny,)`` real y wavenumbers  # noqa: E741
+    inversion: torch.Tensor  #: ``a``, ``(2, 2, Ny, Kx)`` real
+    psi_coefficient: torch.Tensor  #: ``c``, ``(2, Ny, Kx)`` complex
+    mean_flow: tuple[float, float]  #: ``(U_1, U_2)``
+
+
+@dataclass(frozen=True)
 class SpectralSystem:
     linear: torch.Tensor
     nonlinear: Callable[[torch.Tensor], torch.Tensor]
     filter: torch.Tensor | None = None
+    #: the nonlinear term's declared form, when it has one the compiled engines know
+    advection: VorticityAdvection | TwoLayerAdvection | None = None
 
 
 @dataclass(frozen=True)

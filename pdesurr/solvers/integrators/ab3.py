@@ -75,8 +75,8 @@ class AB3(Integrator):
         """:meth:`step` in place: ``u_hat`` is overwritten with the new state; ``carry``'s
         oldest tendency buffer is reused (pass the carry of the previous call only)."""
         f_p, f_pp, level = carry
-        if level < 2:  # the start-up steps allocate; they are two
-            return self.step(u_hat, carry)
+        if level < 2 or (torch.is_grad_enabled() and u_hat.requires_grad):
+            return self.step(u_hat, carry)  # the start-up steps allocate; autograd too
         f = self.rhs(u_hat, out=self._buffer(u_hat) if self._nonlinear_out else None)
         inc = self._buffer(u_hat)
         inc = torch.mul(f, 23 / 12, out=inc) if inc is not None else f * (23 / 12)
