@@ -201,6 +201,20 @@ def _inapplicable(integ, filt, shape: tuple[int, ...], dtype, device) -> str | N
     return None
 
 
+def inapplicable_2d(integ, kind: type, channels: int, form, shape, dtype, device) -> str | None:
+    """The checks the fused 2D engines share: integrator ``kind``, a CPU float32/float64
+    state, spectra ``(B, channels, Ny, Nx // 2 + 1)`` of the form's grid."""
+    if type(integ) is not kind:
+        return f"it covers {kind.__name__} only, not {type(integ).__name__}"
+    if torch.device(device).type != "cpu" or dtype not in _COMPLEX:
+        return f"it runs on CPU float32/float64 states, not {torch.device(device).type} {dtype}"
+    ny, nx = form.shape
+    want = (channels, ny, nx // 2 + 1)
+    if tuple(shape)[1:] != want:
+        return f"spectra of shape (B, {', '.join(map(str, want))}) expected, got {tuple(shape)}"
+    return None
+
+
 class CompiledEngine:
     """What the :class:`~pdesurr.solvers.stepper.Stepper` asks of a compiled engine: whether
     it takes a state (:meth:`applies`), how many torch steps must come first

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from pdesurr.solvers.integrators.ab3 import AB3
-from pdesurr.solvers.integrators.compiled import CompiledEngine, in_blocks
-from pdesurr.solvers.integrators.compiled_vorticity import ducc0
+from pdesurr.solvers.integrators.compiled import CompiledEngine, in_blocks, inapplicable_2d
+from pdesurr.spectral.fft import ducc0  # None where it is not installed
 
 
 def pre(q, spec, a, k, l):  # noqa: E741 (pyqg's name for the y wavenumber)
@@ -100,15 +100,8 @@ def _kernels():
 
 def inapplicable(integ, form, filt, shape, dtype, device) -> str | None:
     """Why the fused step does not cover this system (``None`` when it does)."""
-    if type(integ) is not AB3:
-        return f"it covers AB3 only, not {type(integ).__name__}"
-    if form is None:
-        return "the PDE declares no two-layer advection form"
-    if torch.device(device).type != "cpu" or dtype not in (torch.complex64, torch.complex128):
-        return f"it runs on CPU float32/float64 states, not {torch.device(device).type} {dtype}"
-    ny, nx = form.shape
-    if tuple(shape)[1:] != (2, ny, nx // 2 + 1):
-        return f"spectra of shape (B, 2, {ny}, {nx // 2 + 1}) expected, got {tuple(shape)}"
+    if why := inapplicable_2d(integ, AB3, 2, form, shape, dtype, device):
+        return why
     if bool(torch.any(integ.linear != 0)):
         return "its linear operator is not zero"
     if filt is None or filt.is_complex() or filt.requires_grad:

@@ -44,13 +44,9 @@ import functools
 import numpy as np
 import torch
 
-from pdesurr.solvers.integrators.compiled import CompiledEngine, in_blocks
+from pdesurr.solvers.integrators.compiled import CompiledEngine, in_blocks, inapplicable_2d
 from pdesurr.solvers.integrators.etdrk import ETDRK4
-
-try:  # optional, as for the 2D FFT backend
-    import ducc0
-except ImportError:  # pragma: no cover - exercised where ducc0 is absent
-    ducc0 = None
+from pdesurr.spectral.fft import ducc0  # None where it is not installed
 
 #: out-of-mask modes up to this many machine epsilons of the largest mode count as
 #: round-off (a dealiased field's ``rfft`` has 0.2-1.2 eps there, 64² to 512²)
@@ -121,17 +117,10 @@ def _kernels():
 
 def inapplicable(integ, form, filt, shape, dtype, device) -> str | None:
     """Why the fused step does not cover this system (``None`` when it does)."""
-    if type(integ) is not ETDRK4:
-        return f"it covers ETDRK4 only, not {type(integ).__name__}"
-    if form is None:
-        return "the PDE declares no vorticity-advection form"
+    if why := inapplicable_2d(integ, ETDRK4, 1, form, shape, dtype, device):
+        return why
     if filt is not None:
         return "the system has a spectral filter"
-    if torch.device(device).type != "cpu" or dtype not in (torch.complex64, torch.complex128):
-        return f"it runs on CPU float32/float64 states, not {torch.device(device).type} {dtype}"
-    ny, nx = form.shape
-    if tuple(shape)[1:] != (1, ny, nx // 2 + 1):
-        return f"spectra of shape (B, 1, {ny}, {nx // 2 + 1}) expected, got {tuple(shape)}"
     coefs = [integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3]
     if any(t.requires_grad for t in coefs):
         return "its coefficients require grad"
