@@ -35,12 +35,13 @@ class Stepper:
         engine: ``"auto"`` (default), ``"torch"`` or ``"numba"``: how the steps run, the
             eager torch step or a compiled CPU engine where one covers the system: ETDRK4
             on 1D quadratic advection (KS, Burgers) as one compiled loop
-            (:mod:`pdesurr.solvers.integrators.compiled`; ``"auto"`` takes it for small
-            batches), ETDRK4 on 2D vorticity advection (NS, dealiased states) and AB3 on
-            the two-layer QG model as fused kernels around ducc0 transforms
+            (:mod:`pdesurr.solvers.integrators.compiled`), ETDRK4 on 2D vorticity
+            advection (NS, dealiased states) and AB3 on the two-layer QG model as fused
+            kernels around ducc0 transforms
             (:mod:`~pdesurr.solvers.integrators.compiled_vorticity`,
-            :mod:`~pdesurr.solvers.integrators.compiled_layers`; ``"auto"`` takes them on
-            CPU). Same results to round-off; autograd always takes the torch step.
+            :mod:`~pdesurr.solvers.integrators.compiled_layers`); ``"auto"`` takes them on
+            CPU when numba (and rocket-fft, ducc0) are installed. Same results to
+            round-off; autograd always takes the torch step.
         integrator_options: extra keyword arguments of the integrator (``startup`` for AB3).
     """
 
@@ -90,14 +91,13 @@ class Stepper:
         return self._cache[key]
 
     def engine_for(self, u: torch.Tensor) -> str:
-        """How states like ``u`` are stepped: ``"numba"`` (the compiled loop) or
+        """How states like ``u`` are stepped: ``"numba"`` (a compiled engine) or
         ``"torch"``."""
         return self.engine_details(u).split()[0]
 
     def engine_details(self, u: torch.Tensor) -> str:
-        """:meth:`engine_for` with which compiled step: ``"numba row loop"``, ``"numba
-        batched loop"`` (KS, Burgers), ``"numba fused NS"``, ``"numba fused QG"``, or
-        ``"torch"``."""
+        """:meth:`engine_for` with which compiled step: ``"numba compiled loop"`` (KS,
+        Burgers), ``"numba fused NS"``, ``"numba fused QG"``, or ``"torch"``."""
         prepared = self._prepared(u)
         compiled = _compiled_for(prepared, self.pde.grid.rfft(u), self.engine)
         return "torch" if compiled is None else f"numba {compiled.describe()}"
