@@ -15,17 +15,19 @@ stepped by Adams-Bashforth 3 with pyqg's filter ``F`` after each step
 
     q+ = F (q + h (23/12 F_n - 16/12 F_{n-1} + 5/12 F_{n-2}))
 
-The torch step spends about half of a 128² step in element-wise passes (the inversion,
-the velocity symbols, the products, the tendency and the AB3 sums, ~20 passes over the
-state). Here a step is four calls: ``pre`` (``psi``, ``(u, v, q)``-hat in one pass), one
+The torch step makes ~20 element-wise passes over the state a step (the inversion, the
+velocity symbols, the products, the tendency, the AB3 sums, the filter). Here a step is
+five calls: ``pre`` (``psi``, ``(u, v, q)``-hat in one pass), one
 inverse real FFT of the six fields (``ducc0``), ``products`` (``(u + U) q``, ``v q`` in
 place), one forward FFT of the four products, and ``update`` (``F_n`` fused with the AB3
 sum and the filter, ``psi`` recomputed from ``q``). The start-up steps (Euler and AB2, or
 RK4) are the torch integrator's; the history of tendencies stays a valid ``carry`` of
 :class:`~pdesurr.solvers.integrators.AB3`, so the two steps can alternate. Same
-trajectories as the torch step to round-off (``tests/test_compiled_layers.py``); the
-kernels are compiled by numba (``nogil``, cached on disk) and run one thread per block of
-trajectories (:func:`~pdesurr.solvers.integrators.compiled.in_blocks`).
+trajectories as the torch step to round-off (``tests/test_compiled_layers.py``), in
+0.60-0.93 of its time (64² and 128², float64 and float32, one core:
+``benchmarks/diagnostics.py --parts fused``, 2026-12-02); the kernels are compiled by numba
+(``nogil``, cached on disk) and run one thread per block of trajectories
+(:func:`~pdesurr.solvers.integrators.compiled.in_blocks`).
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ For the 2D Navier-Stokes equations in vorticity form (:mod:`pdesurr.solvers.navi
 
 with ``P`` the 2/3 rule (keep ``|m_y| <= r``, ``m_x < c``;
 :func:`pdesurr.spectral.dealias_mask`), the state and the forcing inside the mask. The
-torch step (:class:`~pdesurr.solvers.integrators.ETDRK4`) spends ~40 % of a 256² step in
+torch step (:class:`~pdesurr.solvers.integrators.ETDRK4`) spends a third of a 256² step in
 element-wise passes over whole spectra (symbol products, the flux divergence, the stage
-sums: ~30 passes over 0.5 MB arrays per step, 2.2 of 6.2 ms in one profile, 2026-12-02).
+sums: ~30 passes over 0.5 MB arrays per step; 2.33 of 6.37 ms in
+``benchmarks/diagnostics.py --parts ns-profile``, one core, 2026-12-02).
 Here one ETDRK4 step is, per stage,
 
 1. ``pre``: ``(u, v, omega)``-hat from the stage's state, on the kept modes only;
@@ -33,8 +34,10 @@ round-off (``tests/test_compiled_vorticity.py``): the step differs in the order 
 sums and in the out-of-mask modes, which the torch step carries at round-off level
 (``rfft`` of a dealiased field) and this step sets to zero; a state with more than
 round-off outside the mask (``OUTSIDE_EPS`` machine epsilons of its largest mode) takes
-the torch step. The kernels are compiled by numba (``nogil``, cached on disk) and run on one
-thread; the FFTs use ``torch.get_num_threads()`` threads.
+the torch step. The kernels are compiled by numba (``nogil``, cached on disk); a batch is
+split over the threads (:class:`FusedVorticityETDRK4`). 0.60-0.70 of the torch step's
+time (128² and 256², float64 and float32, one core: ``benchmarks/diagnostics.py --parts
+fused``, 2026-12-02).
 """
 
 from __future__ import annotations
