@@ -138,24 +138,26 @@ def stage_square(k, m, u, a, bc, acc, m_u, E, E2, Q, Q2, f1, f2x2, f3, F, filter
 _stage = stage_square  # what etdrk4_square calls; numba's compiled kernel once _compiled ran
 
 
-def numba_missing() -> str | None:
-    """Why the compiled loop cannot run here (``None`` when it can)."""
-    try:
-        import numba  # noqa: F401
-        import rocket_fft  # noqa: F401  (registers numpy.fft with numba)
-    except ImportError as e:
-        return f"{e.name} is not installed (pip install 'pdesurr[fast]')"
+def _missing(*modules: str) -> str | None:
+    """Why a compiled engine needing ``modules`` cannot run here (``None`` when it can)."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return f"{name} is not installed (pip install 'pdesurr[fast]')"
     return None
+
+
+def numba_missing() -> str | None:
+    """Why the compiled loop cannot run here (rocket-fft registers numpy.fft with numba)."""
+    return _missing("numba", "rocket_fft")
 
 
 def numba_missing_2d() -> str | None:
     """Why the fused 2D engines cannot run here (they need numba and ducc0)."""
-    try:
-        import ducc0  # noqa: F401
-        import numba  # noqa: F401
-    except ImportError as e:
-        return f"{e.name} is not installed (pip install 'pdesurr[fast]')"
-    return None
+    return _missing("numba", "ducc0")
 
 
 @functools.cache
@@ -261,23 +263,16 @@ class CompiledETDRK4(CompiledEngine):
         return "compiled loop"
 
     def __call__(self, u_hat: torch.Tensor, n_steps: int) -> torch.Tensor:
-        threads = torch.get_num_threads()
         x = u_hat.resolve_conj().resolve_neg().contiguous().reshape(-1, self.shape[-1])
         x = x.numpy()
-        parts = min(threads, x.shape[0])
-        if parts == 1:
-            out = _compiled()(x, n_steps, self.n, *self._arrays, self.filtered)
-            return torch.from_numpy(out).reshape(self.shape)
-        # rows are independent trajectories: contiguous blocks of them on the threads torch
-        # would use (the loop releases the GIL), the same values as one call to round-off
-        bounds = [x.shape[0] * i // parts for i in range(parts + 1)]
+        out = np.empty_like(x)
 
-        def block(i: int):
-            lo, hi = bounds[i], bounds[i + 1]
+        def block(lo: int, hi: int, threads: int) -> None:
+            # rows are independent trajectories: a block of them per thread
             coefs = self._arrays if self.shared else [c[lo:hi] for c in self._arrays]
-            return _compiled()(x[lo:hi], n_steps, self.n, *coefs, self.filtered)
+            out[lo:hi] = _compiled()(x[lo:hi], n_steps, self.n, *coefs, self.filtered)
 
-        out = np.concatenate(list(_pool(parts, os.getpid()).map(block, range(parts))))
+        in_blocks(x.shape[0], block)
         return torch.from_numpy(out).reshape(self.shape)
 
 

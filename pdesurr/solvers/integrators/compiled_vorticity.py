@@ -47,7 +47,12 @@ import functools
 import numpy as np
 import torch
 
-from pdesurr.solvers.integrators.compiled import CompiledEngine, in_blocks, inapplicable_2d
+from pdesurr.solvers.integrators.compiled import (
+    CompiledEngine,
+    _coefficients,
+    in_blocks,
+    inapplicable_2d,
+)
 from pdesurr.solvers.integrators.etdrk import ETDRK4
 from pdesurr.spectral.fft import ducc0  # None where it is not installed
 
@@ -124,7 +129,7 @@ def inapplicable(integ, form, filt, shape, dtype, device) -> str | None:
         return why
     if filt is not None:
         return "the system has a spectral filter"
-    coefs = [integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3]
+    coefs = _coefficients(integ)
     if any(t.requires_grad for t in coefs):
         return "its coefficients require grad"
     if integ.linear.is_complex():
@@ -182,7 +187,7 @@ class FusedVorticityETDRK4(CompiledEngine):
             c = c.real if c.is_complex() else c
             return np.ascontiguousarray(c.to(real).reshape(-1, ny, kx).numpy())
 
-        coefs = (integ.E, integ.E2, integ.Q, integ.Q2, integ.f1, integ.f2x2, integ.f3)
+        coefs = _coefficients(integ)
         self.coefs = [rows(c) for c in coefs]
         self.kx = form.kx.to(real).numpy().copy()
         self.ky = form.ky.to(real).numpy().copy()
