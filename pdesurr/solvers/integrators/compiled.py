@@ -15,13 +15,14 @@ folded into the ETDRK4 coefficients (:class:`~pdesurr.solvers.integrators.ETDRK4
 (``F`` the spectral filter, ones without one), compiled by numba with its FFTs from
 pocketfft (through ``rocket-fft``). Why: at a small batch an eager torch step is ~23
 operations on 129 complex numbers each, and their cost is dispatch, not arithmetic: eight
-``torch.fft`` calls of 256 points take 5-6 µs each, more than exponax's whole ETDRK4 step
-under ``jax.jit`` (23-30 µs, ``benchmarks/peers.py``); compiled, one step of the same
-batch is 7-9 µs (8.6 against torch's 68.6 µs in one run of ``benchmarks/diagnostics.py
---parts engines``, 2026-12-02). With several trajectories the loop transforms all rows
-in one pocketfft call per transform and combines them in one pass per stage
-(:func:`stage_square`), so it stays ahead of torch's batched transforms at every batch
-measured, 1 to 128 (``benchmarks/diagnostics.py --parts engines``).
+``torch.fft`` calls of 256 points take several µs each, more than exponax's whole ETDRK4
+step under ``jax.jit`` (28-39 µs in ``benchmarks/peers.py`` runs of 2026-12-02); compiled,
+one step of the same batch is 7-11 µs (11.2 against torch's 82.9 µs in float64, 7.3
+against 59.7 in float32, in one run of ``benchmarks/diagnostics.py --parts engines``,
+2026-12-02 03:50). With
+several trajectories the loop transforms all rows in one pocketfft call per transform and
+combines them in one pass per stage (:func:`stage_square`), so it stays ahead of torch's
+batched transforms at every batch measured in that run, 1 to 128.
 
 Selection (``Stepper(..., engine=...)``):
 
